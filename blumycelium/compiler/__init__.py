@@ -1,0 +1,98 @@
+"""The flow compiler: from a function's source to the graph of a run.
+
+The passes run in this order, one module each:
+
+1. ``source``      read the function's text and parse it with libcst, keeping
+                   every node's position in the user's file;
+2. ``syntax``      refuse unsupported syntax first, so that the later passes
+                   can assume a well-formed flow and every error is reported
+                   before any work is done;
+3. ``rewrite``     route every operation that may touch a task result through
+                   the dispatcher of ``runtime`` (AutoGraph's approach), and
+                   record each statement's original line;
+4. ``materialize`` compile the rewritten code under the user's file name and
+                   line numbers, with the original closure and defaults.
+
+Passes 1-4 run once per source revision (:func:`compile_flow` caches them).
+Each call of a flow then runs the compiled function under a
+:class:`~.graph.GraphBuilder`: static code runs as plain Python, task calls
+become jobs, and the result is a :class:`~.graph.FlowGraph` ready to be
+written to a store. ``structure`` and ``render`` build the preview from pass 1
+alone, without running anything.
+
+The compiler imports nothing from ``blumycelium.store``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from .diagnostics import SourceSpan, site
+from .graph import FlowGraph, GraphBuilder, after
+from .materialize import materialize
+from .rewrite import RewrittenFlow, rewrite_flow
+from .source import FlowSource, parse_flow, read_flow_source
+from .syntax import check_syntax
+
+__all__ = ["CompiledFlow", "FlowGraph", "after", "compile_flow"]
+
+logger = logging.getLogger(__name__)
+
+_REWRITES: dict[tuple, RewrittenFlow] = {}
+
+
+@dataclass
+class CompiledFlow:
+    """A flow ready to be called: its source and its graph-building function."""
+
+    name: str
+    source: FlowSource
+    rewritten: RewrittenFlow
+    graph_function: object
+
+    @property
+    def revision(self) -> str:
+        return self.source.revision
+
+    @property
+    def rewritten_source(self) -> str:
+        """The rewritten function, for debugging."""
+        return self.rewritten.code
+
+    def build(self, args: tuple, kwargs: dict) -> FlowGraph:
+        """Run the flow at submit time and return the graph it built."""
+        builder = GraphBuilder(self.name)
+        with builder:
+            value = self.graph_function(*args, **kwargs)
+        return builder.finish(value, self._return_span(builder))
+
+    def _return_span(self, builder: GraphBuilder) -> SourceSpan:
+        if builder.return_site is not None:
+            return site(builder.return_site)
+        source = self.source
+        return SourceSpan(
+            source.file,
+            source.first_line,
+            source.indent,
+            source.first_line,
+            source.indent + 1,
+            self.name,
+        )
+
+
+def compile_flow(function) -> CompiledFlow:
+    """Compile ``function`` into a flow; raise CompileError when it is invalid."""
+    source = read_flow_source(function)
+    key = (source.file, source.first_line, source.revision)
+    rewritten = _REWRITES.get(key)
+    if rewritten is None:
+        parsed = parse_flow(source)
+        check_syntax(parsed)
+        rewritten = rewrite_flow(parsed)
+        _REWRITES[key] = rewritten
+        logger.debug(
+            "flow %s rewritten for graph building:\n%s", source.name, rewritten.code
+        )
+    graph_function = materialize(rewritten, function, source.file)
+    return CompiledFlow(function.__name__, source, rewritten, graph_function)

@@ -1,0 +1,488 @@
+"""The variable-flow graph a flow builds when it is called.
+
+The rewritten flow runs at submit time. Its static code runs as plain Python;
+every task call adds a :class:`JobNode` to the :class:`GraphBuilder` in
+scope and yields a :class:`TaskResult`. Values that depend on task results are
+*deferred*:
+
+- :class:`TaskResult`: the whole result of a job; ``result["key"]`` is a
+  :class:`Ref` once the key has been checked against the task's annotation;
+- :class:`Ref`: one key of a job's result (or the whole result);
+- :class:`Expr`: an expression node, a Python ``ast`` tree whose names
+  ``_<n>`` are its inputs (references, other nodes' inputs, or static values).
+
+Deferred values can sit in static containers (``results.append(r["x"])``):
+the container stays a plain list and is stored as a parameter holding
+references. Anything that would need a deferred value's concrete value at
+submit time (truth, iteration, hashing, length, conversion) raises
+:class:`NeedsConcreteValue`, a CompileError located at the flow line that
+asked for it.
+
+When a job is added its arguments are encoded at once (see ``values.py``),
+which snapshots static containers as they are at the call, checks that every
+value can be stored, and collects the jobs the arguments depend on.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextvars
+import itertools
+import linecache
+import sys
+from dataclasses import dataclass, field
+
+from ..errors import CompileError, NotStorableError
+from ..values import TAG, Encoder, Placeholder, encode
+from .diagnostics import UNKNOWN_SPAN, Diagnostic, SourceSpan, site
+
+_INPUT_NAMES = itertools.count()
+_REWRITTEN_CODE: set = set()
+
+
+def register_rewritten_code(code) -> None:
+    """Remember the code objects of a rewritten flow, nested ones included."""
+    _REWRITTEN_CODE.add(code)
+    for constant in code.co_consts:
+        if hasattr(constant, "co_code"):
+            register_rewritten_code(constant)
+
+
+def span_from_stack() -> SourceSpan:
+    """The flow line being executed: the innermost frame of rewritten code."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code in _REWRITTEN_CODE:
+            file, line = frame.f_code.co_filename, frame.f_lineno
+            text = linecache.getline(file, line).rstrip("\n")
+            column = len(text) - len(text.lstrip())
+            return SourceSpan(file, line, column, line, len(text), frame.f_code.co_name)
+        frame = frame.f_back
+    return UNKNOWN_SPAN
+
+
+class NeedsConcreteValue(CompileError):  # noqa: N818 - reads as a sentence
+    """A deferred value was used where its concrete value is needed now."""
+
+    def __init__(self, span: SourceSpan, message: str, hint: str):
+        super().__init__([Diagnostic(span, message, hint)])
+
+
+_HINT_DECIDE = (
+    "decide inside a task: pass the value to a task and use it there; a flow"
+    " can only move results from task to task"
+)
+
+
+class Deferred(Placeholder):
+    """A value known only once a job has run. Using its value now is an error."""
+
+    __slots__ = ()
+
+    def origin(self) -> str:
+        jobs = sorted(self.jobs(), key=lambda job: job.index)
+        if not jobs:
+            return "a task result"
+        names = ", ".join(job.describe() for job in jobs[:3])
+        return "the result of " + names
+
+    def jobs(self) -> list:
+        raise NotImplementedError
+
+    def refuse(self, need: str, hint: str = _HINT_DECIDE, span=None):
+        raise NeedsConcreteValue(
+            span or span_from_stack(),
+            "%s needs a concrete value at submit time, but this is %s, known"
+            " only when that job has run" % (need, self.origin()),
+            hint,
+        )
+
+    def __bool__(self):
+        self.refuse("its truth value (if, while, assert, bool())")
+
+    def __iter__(self):
+        self.refuse(
+            "iterating over it",
+            "pass the whole value to a task and loop inside the task",
+        )
+
+    def __len__(self):
+        self.refuse("len() outside an expression")
+
+    def __hash__(self):
+        self.refuse("using it as a dict key or set member")
+
+    def __index__(self):
+        self.refuse("using it as an index or a range bound")
+
+    def __int__(self):
+        self.refuse("int() outside an expression")
+
+    def __float__(self):
+        self.refuse("float() outside an expression")
+
+    def __str__(self):
+        self.refuse(
+            "converting it to str in ordinary code",
+            "use an f-string or str(...) in the flow itself; both become"
+            " expression nodes",
+        )
+
+    def __format__(self, spec):
+        self.refuse(
+            "formatting it in ordinary code", "use an f-string in the flow itself"
+        )
+
+    def __contains__(self, item):
+        self.refuse("`in` outside an expression")
+
+    def __setitem__(self, key, value):
+        self.refuse(
+            "changing it",
+            "results are read-only snapshots; build a new"
+            " value instead, e.g. {**r['d'], 'k': v}",
+        )
+
+    def __delitem__(self, key):
+        self.refuse("changing it", "results are read-only snapshots")
+
+    def __call__(self, *args, **kwargs):
+        self.refuse("calling it", "a result is data; it cannot be called")
+
+
+def _refuse_operator(name: str):
+    def refuse(self, *args):
+        self.refuse(
+            "the operator %s in ordinary code" % name,
+            "write the expression in the flow itself, where it becomes"
+            " an expression node, or compute it inside a task",
+        )
+
+    refuse.__name__ = name
+    return refuse
+
+
+for _name in (
+    "__eq__ __ne__ __lt__ __le__ __gt__ __ge__ __add__ __radd__ __sub__"
+    " __rsub__ __mul__ __rmul__ __truediv__ __rtruediv__ __floordiv__"
+    " __rfloordiv__ __mod__ __rmod__ __pow__ __rpow__ __neg__ __pos__ __abs__"
+    " __invert__ __and__ __rand__ __or__ __ror__ __xor__ __rxor__ __lshift__"
+    " __rshift__ __round__"
+).split():
+    setattr(Deferred, _name, _refuse_operator(_name))
+
+
+class TaskResult(Deferred):
+    """The whole result of one job, as a flow sees it."""
+
+    __slots__ = ("job",)
+
+    def __init__(self, job: JobNode):
+        self.job = job
+
+    def jobs(self) -> list:
+        return [self.job]
+
+    def key(self, key, span: SourceSpan) -> Ref:
+        if type(key) is not str:
+            raise NeedsConcreteValue(
+                span,
+                "result keys must be strings written in the flow, found %s"
+                % type(key).__name__,
+                'write the key as a literal, e.g. result["value"]',
+            )
+        try:
+            self.job.spec.check_result_key(key)
+        except TypeError as error:
+            raise CompileError([Diagnostic(span, str(error))]) from None
+        return Ref(self.job, key)
+
+    def __getitem__(self, key):
+        return self.key(key, span_from_stack())
+
+    def encode_placeholder(self, encoder: Encoder) -> dict:
+        encoder.refs.add(self.job.index)
+        return {TAG: "ref", "job": self.job.index, "key": None}
+
+    def __repr__(self):
+        return "<result of %s>" % self.job.describe()
+
+
+class Ref(Deferred):
+    """One key of one job's result."""
+
+    __slots__ = ("job", "result_key")
+
+    def __init__(self, job: JobNode, key: str):
+        self.job = job
+        self.result_key = key
+
+    def jobs(self) -> list:
+        return [self.job]
+
+    def __getitem__(self, key):
+        self.refuse(
+            "subscripting it in ordinary code",
+            "subscript it in the flow itself, where it becomes an expression node",
+        )
+
+    def encode_placeholder(self, encoder: Encoder) -> dict:
+        encoder.refs.add(self.job.index)
+        return {TAG: "ref", "job": self.job.index, "key": self.result_key}
+
+    def __repr__(self):
+        return "<%s[%r]>" % (self.job.describe(), self.result_key)
+
+
+class Expr(Deferred):
+    """An expression node: an ``ast`` tree over named inputs."""
+
+    __slots__ = ("node", "inputs", "site_id", "_code")
+
+    def __init__(self, node: ast.expr, inputs: dict, site_id: int):
+        self.node = node
+        self.inputs = inputs
+        self.site_id = site_id
+        self._code = None
+
+    def jobs(self) -> list:
+        found = {}
+        for value in self.inputs.values():
+            if isinstance(value, Deferred):
+                for job in value.jobs():
+                    found[job.index] = job
+        return list(found.values())
+
+    def code(self) -> tuple[str, list]:
+        """The canonical code (inputs renamed _0, _1... by first use)."""
+        if self._code is None:
+            self._code = _canonical_code(self.node, self.inputs)
+        return self._code
+
+    def encode_placeholder(self, encoder: Encoder) -> dict:
+        code, order = self.code()
+        inputs = {}
+        for position, name in enumerate(order):
+            try:
+                inputs["_%d" % position] = encoder.encode(self.inputs[name])
+            except NotStorableError as error:
+                error.reason = "in expression `%s`: %s" % (code, error.reason)
+                raise
+        span = site(self.site_id)
+        return {
+            TAG: "expr",
+            "code": code,
+            "inputs": inputs,
+            "site": [span.line, span.column + 1],
+        }
+
+    def __repr__(self):
+        return "<expression `%s`>" % self.code()[0]
+
+
+def _canonical_code(node: ast.expr, inputs: dict) -> tuple[str, list]:
+    names = [n for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in inputs]
+    order: list[str] = []
+    for name in _names_in_order(node, inputs):
+        if name not in order:
+            order.append(name)
+    canonical = {name: "_%d" % position for position, name in enumerate(order)}
+    originals = [(n, n.id) for n in names]
+    try:
+        for name_node in names:
+            name_node.id = canonical[name_node.id]
+        return ast.unparse(node), order
+    finally:
+        for name_node, original in originals:
+            name_node.id = original
+
+
+def _names_in_order(node: ast.AST, inputs: dict):
+    """Input names in source order (depth-first, left to right)."""
+    if isinstance(node, ast.Name) and node.id in inputs:
+        yield node.id
+    for child in ast.iter_child_nodes(node):
+        yield from _names_in_order(child, inputs)
+
+
+class JobNode:
+    """One task call of a flow: a job of the run."""
+
+    __slots__ = (
+        "index",
+        "elf",
+        "spec",
+        "arguments",
+        "deferred_arguments",
+        "dependencies",
+        "site_id",
+    )
+
+    def __init__(self, index, elf, spec, site_id):
+        self.index = index
+        self.elf = elf
+        self.spec = spec
+        self.site_id = site_id
+        self.arguments: dict = {}
+        self.deferred_arguments: set = set()
+        self.dependencies: set = set()
+
+    @property
+    def site(self) -> SourceSpan:
+        return site(self.site_id)
+
+    @property
+    def task(self) -> str:
+        return self.spec.name
+
+    def describe(self) -> str:
+        return "%s (line %d)" % (self.spec.call_name, self.site.line)
+
+
+@dataclass
+class FlowGraph:
+    """What a flow call produced: its jobs and its return value, encoded."""
+
+    flow: str
+    jobs: list
+    result: object = None
+    result_dependencies: set = field(default_factory=set)
+
+    def elves(self) -> dict:
+        return {id(job.elf): job.elf for job in self.jobs}
+
+
+_CURRENT: contextvars.ContextVar = contextvars.ContextVar("blumycelium_builder")
+
+
+class GraphBuilder:
+    """Collects the jobs of one flow call, in submission order."""
+
+    def __init__(self, flow_name: str):
+        self.flow_name = flow_name
+        self.jobs: list[JobNode] = []
+        self.after_stack: list[set] = []
+        self.try_depth = 0
+        self.return_site: int | None = None
+
+    def __enter__(self):
+        self._token = _CURRENT.set(self)
+        return self
+
+    def __exit__(self, *exc_info):
+        _CURRENT.reset(self._token)
+
+    def add_job(self, elf, spec, args: tuple, kwargs: dict, site_id: int):
+        span = site(site_id)
+        if self.try_depth:
+            raise _task_in_try(spec, span)
+        try:
+            bound = spec.bind(args, kwargs)
+        except TypeError as error:
+            raise CompileError([Diagnostic(span, str(error))]) from None
+        job = JobNode(len(self.jobs), elf, spec, site_id)
+        for name, value in bound.items():
+            self._add_argument(job, name, value, span)
+        for waited in self.after_stack:
+            job.dependencies |= waited
+        self.jobs.append(job)
+        return TaskResult(job)
+
+    def _add_argument(self, job: JobNode, name: str, value, span) -> None:
+        encoder = Encoder()
+        try:
+            job.arguments[name] = encoder.encode(value)
+        except NotStorableError as error:
+            error.root = name
+            raise CompileError(
+                [
+                    Diagnostic(
+                        span,
+                        "argument %s of %s: %s"
+                        % (error.path, job.spec.call_name, error.reason),
+                    )
+                ]
+            ) from None
+        if encoder.refs:
+            job.deferred_arguments.add(name)
+            job.dependencies |= encoder.refs
+            return
+        try:
+            job.spec.check_argument(name, value)
+        except TypeError as error:
+            raise CompileError([Diagnostic(span, str(error))]) from None
+
+    def finish(self, value, span: SourceSpan) -> FlowGraph:
+        encoder = Encoder()
+        try:
+            result = encode(value, "return value", encoder)
+        except NotStorableError as error:
+            raise CompileError(
+                [
+                    Diagnostic(
+                        span,
+                        "the flow's %s" % error,
+                        "a flow returns what its run will hold: a value made of task"
+                        " results and JSON-like values",
+                    )
+                ]
+            ) from None
+        return FlowGraph(self.flow_name, self.jobs, result, encoder.refs)
+
+
+def _task_in_try(spec, span: SourceSpan) -> CompileError:
+    return CompileError(
+        [
+            Diagnostic(
+                span,
+                "%s is called inside try/except; the job runs later on a worker, so"
+                " except cannot catch its failure" % spec.call_name,
+                "move the task call out of the try block; a failed job marks the run"
+                " failed and keeps its traceback in the mycelium",
+            )
+        ]
+    )
+
+
+def current_builder() -> GraphBuilder | None:
+    return _CURRENT.get(None)
+
+
+class AfterScope:
+    """``with after(a, b):`` makes every job created inside wait for a and b."""
+
+    def __init__(self, waited: tuple):
+        self.jobs = set()
+        for value in waited:
+            if not isinstance(value, Deferred):
+                raise TypeError(
+                    "after() takes task results, found %s %r"
+                    % (type(value).__name__, value)
+                )
+            self.jobs |= {job.index for job in value.jobs()}
+
+    def __enter__(self):
+        builder = current_builder()
+        if builder is None:
+            raise RuntimeError("after() is only meaningful inside a flow")
+        builder.after_stack.append(self.jobs)
+        return self
+
+    def __exit__(self, *exc_info):
+        current_builder().after_stack.pop()
+
+
+def after(*results) -> AfterScope:
+    """Make every job created in the ``with`` block wait for ``results``.
+
+    Use it when a job must run after others whose values it does not take,
+    e.g. computing statistics after the data has been saved::
+
+        saved = store.task_save(animal["species"], animal["weight"])
+        with after(saved):
+            stats = calc.task_calculate_means()
+    """
+    return AfterScope(results)
+
+
+after.__blumycelium_accepts_deferred__ = True

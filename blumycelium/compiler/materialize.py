@@ -1,0 +1,98 @@
+"""Pass 3: turn the rewritten source into a function object.
+
+The rewritten ``def`` is compiled inside a factory whose parameters are the
+original function's free variables, so the compiled code expects exactly the
+original closure cells; the function is then built from that code with the
+original globals, closure, defaults and keyword defaults. Closures therefore
+see later changes to the cells they close over, as the eager function does.
+
+Before compiling, every statement is moved to its line in the user's file
+(``RewrittenFlow.line_map``), and the code is compiled under the user's file
+name: a Python error raised by the flow's static code at submit time has a
+traceback that points at the flow's own lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import types
+
+from . import runtime
+from .graph import register_rewritten_code
+from .rewrite import OPS, RewrittenFlow
+
+_FACTORY = "__blumycelium_factory__"
+
+
+def materialize(rewritten: RewrittenFlow, original, file: str):
+    """Compile ``rewritten`` into a function standing in for ``original``."""
+    tree = ast.parse(rewritten.code)
+    _move_to_original_lines(tree, rewritten.line_map)
+    definition = tree.body[0]
+    free_names = original.__code__.co_freevars
+    last = max(getattr(node, "end_lineno", 0) or 0 for node in ast.walk(definition))
+    place = {"lineno": last, "end_lineno": last, "col_offset": 0, "end_col_offset": 0}
+    factory = ast.FunctionDef(
+        name=_FACTORY,
+        args=ast.arguments(
+            posonlyargs=[],
+            args=[ast.arg(n, **place) for n in free_names],
+            kwonlyargs=[],
+            kw_defaults=[],
+            defaults=[],
+        ),
+        body=[
+            definition,
+            ast.Return(ast.Name(definition.name, ast.Load(), **place), **place),
+        ],
+        decorator_list=[],
+        **dict(place, lineno=min(definition.lineno, last)),
+    )
+    module = ast.Module(body=[factory], type_ignores=[])
+    code = compile(module, file, "exec", dont_inherit=True)
+    inner = _find_code(_find_code(code, _FACTORY), definition.name)
+    if inner.co_freevars != free_names:
+        raise RuntimeError(
+            "internal error: the rewritten flow %r closes over %s, the original"
+            " over %s" % (definition.name, inner.co_freevars, free_names)
+        )
+    register_rewritten_code(inner)
+    original.__globals__.setdefault(OPS, runtime)
+    function = types.FunctionType(
+        inner,
+        original.__globals__,
+        original.__name__,
+        original.__defaults__,
+        original.__closure__,
+    )
+    function.__kwdefaults__ = original.__kwdefaults__
+    function.__qualname__ = original.__qualname__
+    function.__module__ = original.__module__
+    function.__doc__ = original.__doc__
+    return function
+
+
+def _move_to_original_lines(tree: ast.Module, line_map: dict[int, int]) -> None:
+    """Shift each statement (and what it holds) to its line in the file."""
+    generated = {
+        id(node): node.lineno for node in ast.walk(tree) if isinstance(node, ast.stmt)
+    }
+    _shift(tree.body, generated, line_map)
+
+
+def _shift(statements: list, generated: dict, line_map: dict) -> None:
+    for statement in statements:
+        target = line_map.get(generated.get(id(statement)))
+        if target is not None and target != statement.lineno:
+            ast.increment_lineno(statement, target - statement.lineno)
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(statement, field, None)
+            if isinstance(children, list):
+                _shift(children, generated, line_map)
+
+
+def _find_code(code: types.CodeType, name: str) -> types.CodeType:
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType) and constant.co_name == name:
+            return constant
+    raise RuntimeError("internal error: no code object %r in %r" % (name, code))

@@ -1,0 +1,275 @@
+"""Rendering a flow's structure as text, Graphviz DOT, Mermaid or JSON.
+
+All four show the same facts: task nodes (with the elf each is routed to),
+expression nodes, the return, data edges (labelled with the result key and
+the parameter they feed), ordering edges from ``with after(...)``, and the
+regions (loops, conditions, ``after`` blocks) that enclose them, each with
+its source line. The JSON shape is::
+
+    {"flows": [{"name", "file", "line", "parameters": [...],
+                "nodes": [{"id", "kind", "label", "line", "column", "region",
+                           "elf_uid", "elf_class", "task"}],
+                "edges": [{"source", "target", "key", "parameter", "kind"}],
+                "regions": [{"id", "kind", "label", "line", "parent"}],
+                "diagnostics": [{"file", "line", "column", "severity",
+                                 "message", "hint"}]}]}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from .structure import FlowStructure
+
+FORMATS = ("text", "dot", "mermaid", "json")
+
+
+def render(structures: list[FlowStructure], form: str) -> str:
+    if form == "json":
+        return json.dumps(
+            {"flows": [_as_json(s) for s in structures]}, indent=2, ensure_ascii=False
+        )
+    renderer = {"text": render_text, "dot": render_dot, "mermaid": render_mermaid}
+    return "\n".join(renderer[form](structure) for structure in structures)
+
+
+def _as_json(structure: FlowStructure) -> dict:
+    return {
+        "name": structure.name,
+        "file": structure.file,
+        "line": structure.line,
+        "parameters": structure.parameters,
+        "nodes": [asdict(node) for node in structure.nodes],
+        "edges": [asdict(edge) for edge in structure.edges],
+        "regions": [asdict(region) for region in structure.regions],
+        "diagnostics": [
+            dict(
+                d.span.as_record(), severity=d.severity, message=d.message, hint=d.hint
+            )
+            for d in structure.diagnostics
+        ],
+    }
+
+
+def _routing(node) -> str:
+    if node.kind != "task":
+        return ""
+    if node.elf_class is None:
+        return "elf not resolvable before the run"
+    uid = "%r" % node.elf_uid if node.elf_uid is not None else "(uid set at run)"
+    return "elf %s (%s)" % (uid, node.elf_class)
+
+
+# -- text -------------------------------------------------------------------------
+
+
+def render_text(structure: FlowStructure) -> str:
+    lines = [
+        "flow %s(%s)    %s:%d"
+        % (
+            structure.name,
+            ", ".join(structure.parameters),
+            structure.file,
+            structure.line,
+        )
+    ]
+    incoming = _incoming(structure)
+    _text_region(structure, None, 1, lines, incoming)
+    if not structure.nodes:
+        lines.append("  (no task calls)")
+    return "\n".join(lines) + "\n"
+
+
+def _text_region(structure, region_id, depth: int, lines: list, incoming) -> None:
+    indent = "  " * depth
+    items = [
+        (n.line, 0, i, n)
+        for i, n in enumerate(structure.nodes)
+        if n.region == region_id
+    ]
+    items += [
+        (r.line, 1, i, r)
+        for i, r in enumerate(structure.regions)
+        if r.parent == region_id
+    ]
+    for _, is_region, _, item in sorted(items, key=lambda entry: entry[:3]):
+        if is_region:
+            lines.append("%s%s:    line %d" % (indent, item.label, item.line))
+            _text_region(structure, item.id, depth + 1, lines, incoming)
+            continue
+        if item.kind == "return":
+            lines.append("%sreturn    line %d" % (indent, item.line))
+        else:
+            kind = "task" if item.kind == "task" else "expr"
+            lines.append(
+                "%s%-4s %s %s    line %d"
+                % (indent, item.id, kind, item.label, item.line)
+            )
+        detail = indent + "          "
+        if _routing(item):
+            lines.append(detail + "→ " + _routing(item))
+        for edge in incoming.get(item.id, []):
+            lines.append(detail + "← %s%s" % (edge.source, _text_edge(edge)))
+
+
+def _text_edge(edge) -> str:
+    text = ""
+    if edge.key is not None:
+        text += "[%r]" % edge.key
+    if edge.parameter:
+        text += " as %s" % edge.parameter
+    if edge.kind == "after":
+        text += " (after: waits, takes no value)"
+    return text
+
+
+def _incoming(structure: FlowStructure) -> dict:
+    incoming: dict = {}
+    for edge in structure.edges:
+        incoming.setdefault(edge.target, []).append(edge)
+    return incoming
+
+
+# -- Graphviz DOT -------------------------------------------------------------------
+
+
+def render_dot(structure: FlowStructure) -> str:
+    lines = [
+        "digraph %s {" % _dot_id("flow " + structure.name),
+        "  label=%s;"
+        % _dot_id(
+            "flow %s(%s)  %s:%d"
+            % (
+                structure.name,
+                ", ".join(structure.parameters),
+                structure.file,
+                structure.line,
+            )
+        ),
+        "  labelloc=t; rankdir=TB;",
+        '  node [fontname="Helvetica", fontsize=10];',
+        '  edge [fontname="Helvetica", fontsize=9];',
+    ]
+    _dot_region(structure, None, lines, "  ")
+    for edge in structure.edges:
+        style = ', style=dashed, color="gray40"' if edge.kind == "after" else ""
+        lines.append(
+            "  %s -> %s [label=%s%s];"
+            % (_dot_id(edge.source), _dot_id(edge.target), _dot_id(edge.label()), style)
+        )
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot_region(structure, region_id, lines: list, indent: str) -> None:
+    for node in structure.nodes:
+        if node.region == region_id:
+            lines.append("%s%s [%s];" % (indent, _dot_id(node.id), _dot_node(node)))
+    for region in structure.regions:
+        if region.parent == region_id:
+            lines.append("%ssubgraph %s {" % (indent, _dot_id("cluster_" + region.id)))
+            style = (
+                "dashed" if region.kind in ("condition", "else", "case") else "rounded"
+            )
+            lines.append(
+                "%s  label=%s; style=%s;"
+                % (
+                    indent,
+                    _dot_id("%s  (line %d)" % (region.label, region.line)),
+                    style,
+                )
+            )
+            _dot_region(structure, region.id, lines, indent + "  ")
+            lines.append(indent + "}")
+
+
+def _dot_node(node) -> str:
+    text = "%s  %s\\nline %d" % (node.id, node.label, node.line)
+    if node.kind == "task":
+        return 'shape=box, style=filled, fillcolor="#e8f0fe", label=%s' % _dot_id(
+            text + "\\n" + _routing(node)
+        )
+    if node.kind == "expression":
+        return "shape=ellipse, label=%s" % _dot_id(text)
+    return "shape=doublecircle, label=%s" % _dot_id("return\\nline %d" % node.line)
+
+
+def _dot_id(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\\\\n", "\\n")
+    return '"%s"' % escaped
+
+
+# -- Mermaid ------------------------------------------------------------------------
+
+
+def render_mermaid(structure: FlowStructure) -> str:
+    lines = [
+        "---",
+        "title: %s"
+        % _mermaid_text(
+            "flow %s(%s)" % (structure.name, ", ".join(structure.parameters))
+        ),
+        "---",
+        "flowchart TD",
+    ]
+    _mermaid_region(structure, None, lines, "  ")
+    for edge in structure.edges:
+        arrow = "-.->" if edge.kind == "after" else "-->"
+        label = edge.label()
+        middle = '|"%s"|' % _mermaid_text(label) if label else ""
+        lines.append(
+            "  %s %s%s %s"
+            % (_mermaid_id(edge.source), arrow, middle, _mermaid_id(edge.target))
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid_region(structure, region_id, lines: list, indent: str) -> None:
+    for node in structure.nodes:
+        if node.region == region_id:
+            lines.append(indent + _mermaid_node(node))
+    for region in structure.regions:
+        if region.parent == region_id:
+            lines.append(
+                '%ssubgraph %s["%s"]'
+                % (
+                    indent,
+                    _mermaid_id(region.id),
+                    _mermaid_text("%s · line %d" % (region.label, region.line)),
+                )
+            )
+            _mermaid_region(structure, region.id, lines, indent + "  ")
+            lines.append(indent + "end")
+
+
+def _mermaid_node(node) -> str:
+    text = "%s: %s<br/>line %d" % (node.id, _mermaid_text(node.label), node.line)
+    if node.kind == "task":
+        return '%s["%s<br/>%s"]' % (
+            _mermaid_id(node.id),
+            text,
+            _mermaid_text(_routing(node)),
+        )
+    if node.kind == "expression":
+        return '%s(["%s"])' % (_mermaid_id(node.id), text)
+    return '%s((("return")))' % _mermaid_id(node.id)
+
+
+def _mermaid_id(node_id: str) -> str:
+    return "n_" + node_id
+
+
+def _mermaid_text(text: str) -> str:
+    replacements = {
+        "&": "#amp;",
+        '"': "#quot;",
+        "<": "#lt;",
+        ">": "#gt;",
+        "|": "#124;",
+        "[": "#91;",
+        "]": "#93;",
+        "{": "#123;",
+        "}": "#125;",
+    }
+    return "".join(replacements.get(char, char) for char in text)

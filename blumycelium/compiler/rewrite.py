@@ -1,0 +1,586 @@
+"""Pass 2: rewrite the flow into a function that builds its graph.
+
+Every operation that may touch a deferred value is routed through the
+dispatcher in ``runtime.py``, bound in the flow's globals as
+``__blumycelium__`` (see :data:`OPS`)::
+
+    ret["value"].upper() + "!"
+    # becomes
+    __blumycelium__.binop(__blumycelium__.call(__blumycelium__.attribute(
+        __blumycelium__.getitem(ret, 'value', 3), 'upper', 4), 5), '!', '+', 6)
+
+Operands keep Python's evaluation order; the right operand of ``and``/``or``
+and the branches of a conditional expression become lambdas so that they are
+evaluated only when Python would evaluate them. ``if``/``while`` tests, ``for``
+iterables, unpacking and ``match`` subjects are wrapped in checks that refuse
+deferred values. Assignment targets, imports, annotations and ``match``
+patterns are left alone: they are not values. Nested functions and lambdas
+are rewritten too and marked, so calling them with deferred values is fine.
+
+The flow's own ``def`` loses its decorators, annotations and defaults (the
+compiled function takes them from the original one). Each statement of the
+result is recorded with its line in the user's file, so that the compiled code
+can carry the original line numbers (see ``materialize.py``).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from .diagnostics import register_site
+from .source import ParsedFlow
+
+OPS = "__blumycelium__"
+
+_BINARY = {
+    cst.Add: "+",
+    cst.Subtract: "-",
+    cst.Multiply: "*",
+    cst.Divide: "/",
+    cst.FloorDivide: "//",
+    cst.Modulo: "%",
+    cst.Power: "**",
+    cst.LeftShift: "<<",
+    cst.RightShift: ">>",
+    cst.BitOr: "|",
+    cst.BitXor: "^",
+    cst.BitAnd: "&",
+    cst.MatrixMultiply: "@",
+}
+_AUGMENTED = {
+    cst.AddAssign: "+=",
+    cst.SubtractAssign: "-=",
+    cst.MultiplyAssign: "*=",
+    cst.DivideAssign: "/=",
+    cst.FloorDivideAssign: "//=",
+    cst.ModuloAssign: "%=",
+    cst.PowerAssign: "**=",
+    cst.LeftShiftAssign: "<<=",
+    cst.RightShiftAssign: ">>=",
+    cst.BitOrAssign: "|=",
+    cst.BitXorAssign: "^=",
+    cst.BitAndAssign: "&=",
+    cst.MatrixMultiplyAssign: "@=",
+}
+_UNARY = {cst.Minus: "-", cst.Plus: "+", cst.BitInvert: "~", cst.Not: "not"}
+_COMPARE = {
+    cst.Equal: "==",
+    cst.NotEqual: "!=",
+    cst.LessThan: "<",
+    cst.LessThanEqual: "<=",
+    cst.GreaterThan: ">",
+    cst.GreaterThanEqual: ">=",
+    cst.In: "in",
+    cst.NotIn: "not in",
+    cst.Is: "is",
+    cst.IsNot: "is not",
+}
+_STRING_NODES = (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)
+_LITERAL_NODES = (cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary)
+
+
+@dataclass
+class RewrittenFlow:
+    """The rewritten ``def`` as code, and its statements' lines in the file."""
+
+    code: str
+    line_map: dict[int, int]
+
+
+def rewrite_flow(parsed: ParsedFlow) -> RewrittenFlow:
+    """Run the rewrite over a parsed (and syntax-checked) flow."""
+    transformer = FlowTransformer(parsed)
+    module = parsed.module.visit(transformer)
+    return RewrittenFlow(module.code, transformer.line_map(module))
+
+
+def _op(name: str, *args) -> cst.Call:
+    return cst.Call(
+        func=cst.Attribute(value=cst.Name(OPS), attr=cst.Name(name)),
+        args=[arg if isinstance(arg, cst.Arg) else cst.Arg(arg) for arg in args],
+    )
+
+
+def _literal(value) -> cst.BaseExpression:
+    if value is None:
+        return cst.Name("None")
+    if isinstance(value, int):
+        return cst.Integer(str(value))
+    return cst.SimpleString(repr(value))
+
+
+def _thunk(expression: cst.BaseExpression) -> cst.Lambda:
+    return cst.Lambda(params=cst.Parameters(), body=expression)
+
+
+def _keep_parens(original: cst.BaseExpression, replacement: cst.BaseExpression):
+    return replacement.with_changes(lpar=original.lpar, rpar=original.rpar)
+
+
+class FlowTransformer(cst.CSTTransformer):
+    """The rewrite; see the module docstring for what it does to each node."""
+
+    def __init__(self, parsed: ParsedFlow):
+        super().__init__()
+        self.parsed = parsed
+        self.targets: set[int] = set()
+        self.function_depth = 0
+        self.pattern_depth = 0
+        self.statements: list[tuple[cst.CSTNode, int]] = []
+
+    # -- bookkeeping ---------------------------------------------------------------
+
+    def site(self, node: cst.CSTNode) -> cst.Integer:
+        return cst.Integer(str(register_site(self.parsed.span(node))))
+
+    def on_leave(self, original_node, updated_node):
+        result = super().on_leave(original_node, updated_node)
+        if isinstance(
+            original_node, (cst.BaseSmallStatement, cst.BaseCompoundStatement)
+        ):
+            line = self.parsed.span(_statement_anchor(original_node)).line
+            self.statements.append((_statement_anchor(result), line))
+        return result
+
+    def line_map(self, module: cst.Module) -> dict[int, int]:
+        positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(
+            PositionProvider
+        )
+        mapping = {}
+        for node, line in self.statements:
+            if node in positions:
+                mapping.setdefault(positions[node].start.line, line)
+        return mapping
+
+    def _skip(self) -> bool:
+        return self.pattern_depth > 0
+
+    # -- what is not a value -----------------------------------------------------
+
+    def visit_Import(self, node) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node) -> bool:
+        return False
+
+    def visit_Annotation(self, node) -> bool:
+        return False
+
+    def visit_MatchCase_pattern(self, node) -> None:
+        self.pattern_depth += 1
+
+    def leave_MatchCase_pattern(self, node) -> None:
+        self.pattern_depth -= 1
+
+    def _mark_target(self, target: cst.CSTNode) -> None:
+        self.targets.add(id(target))
+        if isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._mark_target(element)
+                self._mark_target(element.value)
+        elif isinstance(target, cst.StarredElement):
+            self._mark_target(target.value)
+
+    def visit_AssignTarget(self, node) -> None:
+        self._mark_target(node.target)
+
+    def visit_AnnAssign(self, node) -> None:
+        self._mark_target(node.target)
+
+    def visit_AugAssign(self, node) -> None:
+        self._mark_target(node.target)
+
+    def visit_For(self, node) -> None:
+        self._mark_target(node.target)
+
+    def visit_CompFor(self, node) -> None:
+        self._mark_target(node.target)
+
+    def visit_AsName(self, node) -> None:
+        self._mark_target(node.name)
+
+    def visit_Del(self, node) -> None:
+        self._mark_target(node.target)
+
+    def _is_target(self, node) -> bool:
+        return id(node) in self.targets
+
+    # -- scopes ---------------------------------------------------------------------
+
+    def visit_FunctionDef(self, node) -> None:
+        self.function_depth += 1
+
+    def leave_FunctionDef(self, original_node, updated_node):
+        self.function_depth -= 1
+        if self.function_depth == 0:
+            return updated_node.with_changes(
+                decorators=[],
+                returns=None,
+                params=_strip_parameters(updated_node.params),
+            )
+        marker = cst.Decorator(cst.Attribute(cst.Name(OPS), cst.Name("local_function")))
+        return updated_node.with_changes(decorators=[marker, *updated_node.decorators])
+
+    def visit_Lambda(self, node) -> None:
+        self.function_depth += 1
+
+    def leave_Lambda(self, original_node, updated_node):
+        self.function_depth -= 1
+        return _keep_parens(
+            updated_node,
+            _op("local_function", updated_node.with_changes(lpar=[], rpar=[])),
+        )
+
+    def leave_Return(self, original_node, updated_node):
+        if self.function_depth != 1:
+            return updated_node
+        value = updated_node.value or cst.Name("None")
+        return updated_node.with_changes(
+            value=_op("returned", value, self.site(original_node))
+        )
+
+    # -- operators ------------------------------------------------------------------
+
+    def leave_BinaryOperation(self, original_node, updated_node):
+        if self._skip():
+            return updated_node
+        symbol = _BINARY[type(updated_node.operator)]
+        call = _op(
+            "binop",
+            updated_node.left,
+            updated_node.right,
+            _literal(symbol),
+            self.site(original_node),
+        )
+        return _keep_parens(updated_node, call)
+
+    def leave_UnaryOperation(self, original_node, updated_node):
+        if self._skip() or isinstance(updated_node.expression, _LITERAL_NODES):
+            return updated_node
+        symbol = _UNARY[type(updated_node.operator)]
+        call = _op(
+            "unop", updated_node.expression, _literal(symbol), self.site(original_node)
+        )
+        return _keep_parens(updated_node, call)
+
+    def leave_BooleanOperation(self, original_node, updated_node):
+        symbol = "and" if isinstance(updated_node.operator, cst.And) else "or"
+        call = _op(
+            "boolop",
+            updated_node.left,
+            _thunk(updated_node.right),
+            _literal(symbol),
+            self.site(original_node),
+        )
+        return _keep_parens(updated_node, call)
+
+    def leave_Comparison(self, original_node, updated_node):
+        targets = updated_node.comparisons
+        site = self.site(original_node)
+        if len(targets) == 1:
+            call = _op(
+                "compare",
+                updated_node.left,
+                targets[0].comparator,
+                _literal(_COMPARE[type(targets[0].operator)]),
+                site,
+            )
+        else:
+            pairs = [
+                cst.Tuple(
+                    [
+                        cst.Element(_literal(_COMPARE[type(t.operator)])),
+                        cst.Element(_thunk(t.comparator)),
+                    ]
+                )
+                for t in targets
+            ]
+            call = _op("compare_chain", updated_node.left, site, *pairs)
+        return _keep_parens(updated_node, call)
+
+    def leave_IfExp(self, original_node, updated_node):
+        call = _op(
+            "ifexp",
+            updated_node.test,
+            _thunk(updated_node.body),
+            _thunk(updated_node.orelse),
+            self.site(original_node),
+        )
+        return _keep_parens(updated_node, call)
+
+    # -- subscripts, attributes, calls -------------------------------------------
+
+    def leave_Subscript(self, original_node, updated_node):
+        if self._skip() or self._is_target(original_node):
+            return updated_node
+        keys = [self._subscript_key(element) for element in updated_node.slice]
+        if any(key is None for key in keys):
+            return updated_node
+        key = (
+            keys[0] if len(keys) == 1 else cst.Tuple([cst.Element(key) for key in keys])
+        )
+        call = _op("getitem", updated_node.value, key, self.site(original_node))
+        return _keep_parens(updated_node, call)
+
+    def _subscript_key(self, element: cst.SubscriptElement):
+        index = element.slice
+        if isinstance(index, cst.Index):
+            return None if index.star else index.value
+        parts = [
+            part or cst.Name("None") for part in (index.lower, index.upper, index.step)
+        ]
+        return _op("make_slice", *parts)
+
+    def leave_Attribute(self, original_node, updated_node):
+        if self._skip() or self._is_target(original_node):
+            return updated_node
+        call = _op(
+            "attribute",
+            updated_node.value,
+            _literal(updated_node.attr.value),
+            self.site(original_node),
+        )
+        return _keep_parens(updated_node, call)
+
+    def leave_Call(self, original_node, updated_node):
+        if self._skip():
+            return updated_node
+        site = self.site(original_node)
+        args = [self._call_argument(arg, site) for arg in updated_node.args]
+        call = _op("call", updated_node.func, site)
+        call = call.with_changes(args=[*call.args, *args])
+        return _keep_parens(updated_node, call)
+
+    def _call_argument(self, arg: cst.Arg, site: cst.Integer) -> cst.Arg:
+        if arg.star == "*":
+            return arg.with_changes(value=_op("iterable", arg.value, site))
+        if arg.star == "**":
+            return arg.with_changes(value=_op("mapping", arg.value, site))
+        return arg
+
+    # -- strings and displays ---------------------------------------------------
+
+    def leave_FormattedString(self, original_node, updated_node):
+        site = self.site(original_node)
+        parts = self._fstring_parts(updated_node.parts, updated_node, site)
+        call = _op("fstring", site, *parts)
+        return _keep_parens(updated_node, call)
+
+    def _fstring_parts(self, parts, owner: cst.FormattedString, site) -> list:
+        converted = []
+        for part in parts:
+            if isinstance(part, cst.FormattedStringText):
+                converted.append(_literal(_unescape(part.value, owner)))
+                continue
+            conversion = part.conversion
+            if part.equal is not None:
+                text = cst.Module([]).code_for_node(part.expression) + "="
+                converted.append(_literal(text))
+                if conversion is None and part.format_spec is None:
+                    conversion = "r"
+            spec = cst.Name("None")
+            if part.format_spec is not None:
+                spec = _op(
+                    "fstring", site, *self._fstring_parts(part.format_spec, owner, site)
+                )
+            converted.append(
+                cst.Tuple(
+                    [
+                        cst.Element(part.expression),
+                        cst.Element(_literal(conversion)),
+                        cst.Element(spec),
+                    ]
+                )
+            )
+        return converted
+
+    def leave_ConcatenatedString(self, original_node, updated_node):
+        if isinstance(updated_node.left, _STRING_NODES) and isinstance(
+            updated_node.right, _STRING_NODES
+        ):
+            return updated_node
+        call = _op(
+            "binop",
+            updated_node.left,
+            updated_node.right,
+            _literal("+"),
+            self.site(original_node),
+        )
+        return _keep_parens(updated_node, call)
+
+    def leave_Dict(self, original_node, updated_node):
+        if self._skip() or all(
+            isinstance(element, cst.DictElement)
+            and isinstance(element.key, _LITERAL_NODES + (cst.ConcatenatedString,))
+            for element in updated_node.elements
+        ):
+            return updated_node
+        items = []
+        for element in updated_node.elements:
+            key = (
+                cst.Attribute(cst.Name(OPS), cst.Name("SPREAD"))
+                if isinstance(element, cst.StarredDictElement)
+                else element.key
+            )
+            items.append(cst.Tuple([cst.Element(key), cst.Element(element.value)]))
+        call = _op("dict_display", self.site(original_node), *items)
+        return _keep_parens(updated_node, call)
+
+    def leave_StarredElement(self, original_node, updated_node):
+        if self._skip() or self._is_target(original_node):
+            return updated_node
+        return updated_node.with_changes(
+            value=_op("iterable", updated_node.value, self.site(original_node))
+        )
+
+    # -- statements -----------------------------------------------------------------
+
+    def leave_If(self, original_node, updated_node):
+        return updated_node.with_changes(
+            test=_op(
+                "test", updated_node.test, self.site(original_node.test), _literal("if")
+            )
+        )
+
+    def leave_While(self, original_node, updated_node):
+        return updated_node.with_changes(
+            test=_op(
+                "test",
+                updated_node.test,
+                self.site(original_node.test),
+                _literal("while"),
+            )
+        )
+
+    def leave_Assert(self, original_node, updated_node):
+        return updated_node.with_changes(
+            test=_op(
+                "test",
+                updated_node.test,
+                self.site(original_node.test),
+                _literal("assert"),
+            )
+        )
+
+    def leave_For(self, original_node, updated_node):
+        return updated_node.with_changes(
+            iter=_op("iterate", updated_node.iter, self.site(original_node.iter))
+        )
+
+    def leave_CompFor(self, original_node, updated_node):
+        ifs = [
+            condition.with_changes(
+                test=_op(
+                    "test", condition.test, self.site(original.test), _literal("if")
+                )
+            )
+            for condition, original in zip(updated_node.ifs, original_node.ifs)
+        ]
+        return updated_node.with_changes(
+            ifs=ifs,
+            iter=_op("iterate", updated_node.iter, self.site(original_node.iter)),
+        )
+
+    def leave_Match(self, original_node, updated_node):
+        return updated_node.with_changes(
+            subject=_op(
+                "concrete",
+                updated_node.subject,
+                self.site(original_node.subject),
+                _literal("`match`"),
+            )
+        )
+
+    def leave_Assign(self, original_node, updated_node):
+        if not any(
+            isinstance(target.target, (cst.Tuple, cst.List))
+            for target in updated_node.targets
+        ):
+            return updated_node
+        return updated_node.with_changes(
+            value=_op("iterable", updated_node.value, self.site(original_node.value))
+        )
+
+    def leave_AugAssign(self, original_node, updated_node):
+        symbol = _literal(_AUGMENTED[type(updated_node.operator)])
+        site = self.site(original_node)
+        target = updated_node.target
+        if isinstance(target, cst.Subscript) and len(target.slice) == 1:
+            key = self._subscript_key(target.slice[0])
+            if key is not None:
+                return cst.Expr(
+                    _op(
+                        "inplace_item",
+                        target.value,
+                        key,
+                        updated_node.value,
+                        symbol,
+                        site,
+                    )
+                )
+        if isinstance(target, cst.Attribute):
+            return cst.Expr(
+                _op(
+                    "inplace_attr",
+                    target.value,
+                    _literal(target.attr.value),
+                    updated_node.value,
+                    symbol,
+                    site,
+                )
+            )
+        if isinstance(target, cst.Name):
+            return cst.Assign(
+                targets=[cst.AssignTarget(target)],
+                value=_op("inplace", target, updated_node.value, symbol, site),
+            )
+        return updated_node
+
+    def _wrap_try_body(self, original_node, updated_node):
+        scope = cst.With(
+            items=[cst.WithItem(_op("try_scope", self.site(original_node)))],
+            body=updated_node.body,
+        )
+        return updated_node.with_changes(body=cst.IndentedBlock(body=[scope]))
+
+    def leave_Try(self, original_node, updated_node):
+        return self._wrap_try_body(original_node, updated_node)
+
+    def leave_TryStar(self, original_node, updated_node):
+        return self._wrap_try_body(original_node, updated_node)
+
+
+def _statement_anchor(node: cst.CSTNode) -> cst.CSTNode:
+    """The node whose position is the statement's line as ``ast`` counts it."""
+    if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        return node.name
+    return node
+
+
+def _strip_parameters(params: cst.Parameters) -> cst.Parameters:
+    def strip(param):
+        if not isinstance(param, cst.Param):
+            return param
+        return param.with_changes(
+            annotation=None, default=None, equal=cst.MaybeSentinel.DEFAULT
+        )
+
+    return params.with_changes(
+        params=[strip(p) for p in params.params],
+        posonly_params=[strip(p) for p in params.posonly_params],
+        kwonly_params=[strip(p) for p in params.kwonly_params],
+        star_arg=strip(params.star_arg),
+        star_kwarg=strip(params.star_kwarg) if params.star_kwarg else None,
+    )
+
+
+def _unescape(text: str, owner: cst.FormattedString) -> str:
+    """The value of literal f-string text, with its escapes and doubled braces."""
+    prefix = owner.prefix.lower().replace("f", "")
+    quote = owner.quote
+    literal = text.replace("{{", "{").replace("}}", "}")
+    return ast.literal_eval(prefix + quote + literal + quote)

@@ -1,0 +1,656 @@
+"""The dispatcher a rewritten flow calls for every operation on a value.
+
+The rewrite pass (``rewrite.py``) turns ``a + b`` into
+``__blumycelium__.binop(a, b, "+", 7)`` and so on, where ``__blumycelium__``
+is this module and ``7`` a site id (see ``diagnostics.py``). Each function
+here computes plain Python when none of its inputs is deferred, and records
+an expression node (:class:`~.graph.Expr`) otherwise. Control flow whose
+value must be known now (``if``/``while`` tests, ``for`` iterables, unpacking)
+goes through :func:`test` and :func:`iterate`, which refuse deferred values
+with a located CompileError. Calls go through :func:`call`, which turns task
+calls into jobs, builtins over deferred values into expression nodes, and
+refuses ordinary functions that would need a deferred value's concrete value.
+
+Static attempts come first: a static operation that touches a deferred value
+buried in a container (``x in [r["a"], 2]``) raises NeedsConcreteValue inside
+Python, and the operation is then recorded as an expression node instead.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import itertools
+import math
+import operator
+import types
+
+from ..errors import CompileError
+from ..evaluator import METHOD_NAMES, METHODS, MUTATING_METHODS, SAFE_BUILTINS
+from ..tasks import did_you_mean
+from ..values import MAX_EXACT_INT
+from .diagnostics import Diagnostic, site
+from .graph import (
+    Deferred,
+    Expr,
+    NeedsConcreteValue,
+    TaskResult,
+    current_builder,
+)
+
+_INPUT_IDS = itertools.count()
+
+_BINARY = {
+    "+": (operator.add, ast.Add),
+    "-": (operator.sub, ast.Sub),
+    "*": (operator.mul, ast.Mult),
+    "/": (operator.truediv, ast.Div),
+    "//": (operator.floordiv, ast.FloorDiv),
+    "%": (operator.mod, ast.Mod),
+    "**": (operator.pow, ast.Pow),
+    "<<": (operator.lshift, ast.LShift),
+    ">>": (operator.rshift, ast.RShift),
+    "|": (operator.or_, ast.BitOr),
+    "^": (operator.xor, ast.BitXor),
+    "&": (operator.and_, ast.BitAnd),
+    "@": (operator.matmul, None),
+}
+_INPLACE = {
+    "+=": operator.iadd,
+    "-=": operator.isub,
+    "*=": operator.imul,
+    "/=": operator.itruediv,
+    "//=": operator.ifloordiv,
+    "%=": operator.imod,
+    "**=": operator.ipow,
+    "<<=": operator.ilshift,
+    ">>=": operator.irshift,
+    "|=": operator.ior,
+    "^=": operator.ixor,
+    "&=": operator.iand,
+    "@=": operator.imatmul,
+}
+_UNARY = {
+    "-": (operator.neg, ast.USub),
+    "+": (operator.pos, ast.UAdd),
+    "~": (operator.invert, ast.Invert),
+    "not": (operator.not_, ast.Not),
+}
+_COMPARE = {
+    "==": (operator.eq, ast.Eq),
+    "!=": (operator.ne, ast.NotEq),
+    "<": (operator.lt, ast.Lt),
+    "<=": (operator.le, ast.LtE),
+    ">": (operator.gt, ast.Gt),
+    ">=": (operator.ge, ast.GtE),
+    "is": (operator.is_, ast.Is),
+    "is not": (operator.is_not, ast.IsNot),
+    "in": (lambda a, b: a in b, ast.In),
+    "not in": (lambda a, b: a not in b, ast.NotIn),
+}
+_BUILTIN_BY_ID = {id(function): name for name, function in SAFE_BUILTINS.items()}
+# Builtins that only rearrange their arguments: on a static container holding
+# deferred values they run now (len([r["a"], r["b"]]) is 2 at submit time).
+_STRUCTURAL = frozenset(
+    {"len", "list", "tuple", "dict", "zip", "enumerate", "reversed"}
+)
+_LAZY_ITERATORS = (types.GeneratorType, map, filter, zip, enumerate, reversed)
+_STORING_METHODS = {
+    list: {"append", "insert", "extend", "__setitem__"},
+    dict: {"__setitem__", "setdefault", "update"},
+}
+_SCALARS = frozenset({str, bool, type(None), int, float})
+_MAX_LITERAL_LENGTH = 200
+
+
+def is_deferred(value) -> bool:
+    return isinstance(value, Deferred)
+
+
+def contains_deferred(value, _seen=None) -> bool:
+    """True when ``value`` is deferred or a container holding one."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return False
+    if isinstance(value, Deferred):
+        return True
+    if isinstance(value, (list, tuple)):
+        if set(map(type, value)) <= _SCALARS:
+            return False
+        return _contains_in(value, _seen)
+    if isinstance(value, dict):
+        return _contains_in(list(value.values()), _seen)
+    return False
+
+
+def _contains_in(items, seen) -> bool:
+    seen = set() if seen is None else seen
+    if id(items) in seen:
+        return False
+    seen.add(id(items))
+    return any(contains_deferred(item, seen) for item in items)
+
+
+# -- building expression nodes -------------------------------------------------
+
+
+def operand(value, inputs: dict) -> ast.expr:
+    """The ast of ``value`` inside an expression node, recording its inputs."""
+    if isinstance(value, Expr):
+        inputs.update(value.inputs)
+        return value.node
+    if _is_literal(value):
+        if type(value) in (int, float) and (value < 0 or math.copysign(1, value) < 0):
+            return ast.UnaryOp(ast.USub(), ast.Constant(-value))
+        return ast.Constant(value)
+    name = "_%d" % next(_INPUT_IDS)
+    inputs[name] = value
+    return ast.Name(name, ast.Load())
+
+
+def _is_literal(value) -> bool:
+    kind = type(value)
+    if kind is str:
+        return len(value) <= _MAX_LITERAL_LENGTH
+    if kind is bool or value is None:
+        return True
+    if kind is int:
+        return -MAX_EXACT_INT <= value <= MAX_EXACT_INT
+    return kind is float and math.isfinite(value)
+
+
+def _expr(build, site_id: int, *values) -> Expr:
+    inputs: dict = {}
+    nodes = [operand(value, inputs) for value in values]
+    return Expr(build(*nodes), inputs, site_id)
+
+
+# -- operators -----------------------------------------------------------------
+
+
+def binop(left, right, op: str, site_id: int):
+    if not (isinstance(left, Deferred) or isinstance(right, Deferred)):
+        if op != "%" or not contains_deferred(right):
+            try:
+                return _BINARY[op][0](left, right)
+            except NeedsConcreteValue:
+                pass
+    node_type = _BINARY[op][1]
+    if node_type is None:
+        raise _unsupported(site_id, "the operator %s" % op)
+    return _expr(lambda a, b: ast.BinOp(a, node_type(), b), site_id, left, right)
+
+
+def unop(value, op: str, site_id: int):
+    function, node_type = _UNARY[op]
+    if not isinstance(value, Deferred):
+        return function(value)
+    return _expr(lambda a: ast.UnaryOp(node_type(), a), site_id, value)
+
+
+def compare(left, op: str, right, site_id: int):
+    function, node_type = _COMPARE[op]
+    if not (isinstance(left, Deferred) or isinstance(right, Deferred)):
+        try:
+            return function(left, right)
+        except NeedsConcreteValue:
+            pass
+    return _expr(lambda a, b: ast.Compare(a, [node_type()], [b]), site_id, left, right)
+
+
+def compare_chain(left, site_id: int, *pairs):
+    """``a < b < c``: each operand once, stopping at the first static False."""
+    deferred_parts = []
+    for op, thunk in pairs:
+        right = (
+            _guarded(thunk, site_id, "a chained comparison")
+            if deferred_parts
+            else thunk()
+        )
+        part = compare(left, op, right, site_id)
+        if isinstance(part, Deferred):
+            deferred_parts.append(part)
+        elif not part:
+            return part
+        left = right
+    if not deferred_parts:
+        return True
+    return _expr(
+        lambda *nodes: (
+            ast.BoolOp(ast.And(), list(nodes)) if len(nodes) > 1 else nodes[0]
+        ),
+        site_id,
+        *deferred_parts,
+    )
+
+
+def boolop(left, thunk, op: str, site_id: int):
+    if not isinstance(left, Deferred):
+        if bool(left) == (op == "and"):
+            return thunk()
+        return left
+    right = _guarded(thunk, site_id, "the right operand of `%s`" % op)
+    node_type = ast.And if op == "and" else ast.Or
+    return _expr(lambda a, b: ast.BoolOp(node_type(), [a, b]), site_id, left, right)
+
+
+def ifexp(test_value, body, orelse, site_id: int):
+    if not isinstance(test_value, Deferred):
+        return body() if test_value else orelse()
+    then_value = _guarded(body, site_id, "a branch of a conditional expression")
+    else_value = _guarded(orelse, site_id, "a branch of a conditional expression")
+    return _expr(
+        lambda t, a, b: ast.IfExp(t, a, b), site_id, test_value, then_value, else_value
+    )
+
+
+def _guarded(thunk, site_id: int, where: str):
+    """Evaluate a thunk whose evaluation depends on a deferred condition."""
+    builder = current_builder()
+    before = len(builder.jobs) if builder else 0
+    value = thunk()
+    if builder is not None and len(builder.jobs) != before:
+        raise CompileError(
+            [
+                Diagnostic(
+                    site(site_id),
+                    "a task is called in %s, which runs only when a deferred condition"
+                    " holds; conditional jobs are not supported yet" % where,
+                    "call the task unconditionally and choose between results with an"
+                    " expression, or decide inside a task",
+                )
+            ]
+        )
+    return value
+
+
+# -- subscripts and attributes -------------------------------------------------
+
+
+class DeferredSlice:
+    """A slice with a deferred bound; only meaningful as a subscript."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts):
+        self.parts = parts
+
+
+def make_slice(lower, upper, step):
+    parts = (lower, upper, step)
+    if any(isinstance(part, Deferred) for part in parts):
+        return DeferredSlice(parts)
+    return slice(lower, upper, step)
+
+
+def getitem(value, key, site_id: int):
+    if type(value) is TaskResult:
+        if isinstance(key, (Deferred, DeferredSlice)):
+            raise _needs_now(
+                site_id, key if isinstance(key, Deferred) else value, "a result key"
+            )
+        return value.key(key, site(site_id))
+    if not (isinstance(value, Deferred) or isinstance(key, (Deferred, DeferredSlice))):
+        try:
+            return value[key]
+        except NeedsConcreteValue:
+            pass
+    if isinstance(key, (slice, DeferredSlice)):
+        return _slice_expr(value, key, site_id)
+    return _expr(lambda a, b: ast.Subscript(a, b, ast.Load()), site_id, value, key)
+
+
+def _slice_expr(value, key, site_id: int) -> Expr:
+    parts = (
+        key.parts if isinstance(key, DeferredSlice) else (key.start, key.stop, key.step)
+    )
+    present = [part for part in parts if part is not None]
+
+    def build(target, *nodes):
+        bounds = iter(nodes)
+        lower, upper, step = (None if part is None else next(bounds) for part in parts)
+        return ast.Subscript(target, ast.Slice(lower, upper, step), ast.Load())
+
+    return _expr(build, site_id, value, *present)
+
+
+def attribute(value, name: str, site_id: int):
+    if not isinstance(value, Deferred):
+        return builtins.getattr(value, name)
+    if isinstance(value, TaskResult):
+        raise CompileError(
+            [
+                Diagnostic(
+                    site(site_id),
+                    "a task result has no attribute %r; its values are read by key"
+                    % name,
+                    "write result[%r]" % name,
+                )
+            ]
+        )
+    if name in MUTATING_METHODS:
+        raise CompileError(
+            [
+                Diagnostic(
+                    site(site_id),
+                    "%s() would change %s, which is a read-only snapshot"
+                    % (name, value.origin()),
+                    "build a new value instead, e.g. r['items'] + [x] or"
+                    " {**r['d'], 'k': v}",
+                )
+            ]
+        )
+    if name not in METHOD_NAMES:
+        raise CompileError(
+            [
+                Diagnostic(
+                    site(site_id),
+                    "%r is not a method expression nodes allow on JSON values%s"
+                    % (name, did_you_mean(name, METHOD_NAMES)),
+                    "compute it inside a task",
+                )
+            ]
+        )
+    return _expr(lambda a: ast.Attribute(a, name, ast.Load()), site_id, value)
+
+
+# -- calls ---------------------------------------------------------------------
+
+
+def call(function, site_id: int, /, *args, **kwargs):
+    if type(function) is types.MethodType:
+        spec = _task_spec(function)
+        if spec is not None:
+            return _add_job(function.__self__, spec, args, kwargs, site_id)
+    if isinstance(function, Deferred):
+        return _call_deferred(function, args, kwargs, site_id)
+    if getattr(function, "__blumycelium_flow__", False):
+        raise _unsupported(site_id, "calling another flow from a flow")
+    name = _BUILTIN_BY_ID.get(id(function))
+    if name is not None:
+        return _call_builtin(name, function, args, kwargs, site_id)
+    if _accepts_deferred(function):
+        return function(*args, **kwargs)
+    if _has_deferred(args, kwargs):
+        return _call_with_deferred(function, args, kwargs, site_id)
+    return function(*args, **kwargs)
+
+
+def _task_spec(method):
+    if not getattr(method.__func__, "__blumycelium_task__", False):
+        return None
+    specs = getattr(type(method.__self__), "__blumycelium_tasks__", {})
+    return specs.get(method.__func__.__name__)
+
+
+def _add_job(elf, spec, args, kwargs, site_id: int):
+    builder = current_builder()
+    if builder is None:
+        raise RuntimeError("rewritten flow code ran outside a flow call")
+    return builder.add_job(elf, spec, args, kwargs, site_id)
+
+
+def _call_deferred(function, args, kwargs, site_id: int):
+    if isinstance(function, Expr) and isinstance(function.node, ast.Attribute):
+        return _call_expr(function, args, kwargs, site_id)
+    raise _needs_now(site_id, function, "calling it")
+
+
+def _call_expr(function: Expr, args, kwargs, site_id: int) -> Expr:
+    inputs = dict(function.inputs)
+    arg_nodes = [operand(arg, inputs) for arg in _materialized(args)]
+    keywords = [
+        ast.keyword(key, operand(value, inputs)) for key, value in kwargs.items()
+    ]
+    return Expr(ast.Call(function.node, arg_nodes, keywords), inputs, site_id)
+
+
+def _call_builtin(name, function, args, kwargs, site_id: int):
+    args = _materialized(args)
+    if not _has_deferred(args, kwargs):
+        return function(*args, **kwargs)
+    if name == "bool":
+        raise _needs_now(site_id, _first_deferred(args, kwargs), "bool()")
+    if name in _STRUCTURAL and not any(isinstance(a, Deferred) for a in args):
+        try:
+            return function(*args, **kwargs)
+        except NeedsConcreteValue:
+            pass
+    target = Expr(ast.Name(name, ast.Load()), {}, site_id)
+    return _call_expr(target, args, kwargs, site_id)
+
+
+def _call_with_deferred(function, args, kwargs, site_id: int):
+    owner = getattr(function, "__self__", None)
+    method = getattr(function, "__name__", "")
+    if (
+        type(owner) in METHODS
+        and method in METHODS[type(owner)]
+        and not isinstance(function, types.MethodType)
+    ):
+        target = _expr(lambda a: ast.Attribute(a, method, ast.Load()), site_id, owner)
+        return _call_expr(target, args, kwargs, site_id)
+    deferred = _first_deferred(args, kwargs)
+    what = "print()" if function is builtins.print else "%s()" % _name_of(function)
+    hint = (
+        "pass the value to a task that prints it"
+        if function is builtins.print
+        else "make it a task of an elf (a task_* method), or write the"
+        " computation in the flow itself, where it becomes an expression node"
+    )
+    raise NeedsConcreteValue(
+        site(site_id),
+        "%s is ordinary code run at submit time; calling it with %s needs that"
+        " value now, but it is known only when that job has run"
+        % (what, deferred.origin()),
+        hint,
+    )
+
+
+def _accepts_deferred(function) -> bool:
+    if getattr(function, "__blumycelium_local__", False):
+        return True
+    if getattr(function, "__blumycelium_accepts_deferred__", False):
+        return True
+    owner = getattr(function, "__self__", None)
+    storing = _STORING_METHODS.get(type(owner))
+    return storing is not None and getattr(function, "__name__", "") in storing
+
+
+def _has_deferred(args, kwargs) -> bool:
+    return any(contains_deferred(a) for a in args) or any(
+        contains_deferred(v) for v in kwargs.values()
+    )
+
+
+def _first_deferred(args, kwargs) -> Deferred:
+    stack = list(args) + list(kwargs.values())
+    while stack:
+        value = stack.pop(0)
+        if isinstance(value, Deferred):
+            return value
+        if isinstance(value, (list, tuple)):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+    raise AssertionError("no deferred value in the arguments")
+
+
+def _materialized(args) -> list:
+    return [list(a) if isinstance(a, _LAZY_ITERATORS) else a for a in args]
+
+
+def _name_of(function) -> str:
+    return getattr(function, "__qualname__", None) or type(function).__name__
+
+
+# -- control flow that needs a value now ---------------------------------------
+
+
+def test(value, site_id: int, keyword: str):
+    if isinstance(value, Deferred):
+        raise _needs_now(site_id, value, "`%s`" % keyword)
+    return value
+
+
+def iterate(value, site_id: int):
+    if isinstance(value, Deferred):
+        raise _needs_now(site_id, value, "`for`")
+    return value
+
+
+def iterable(value, site_id: int):
+    if isinstance(value, Deferred):
+        raise _needs_now(site_id, value, "unpacking")
+    return value
+
+
+def mapping(value, site_id: int):
+    if isinstance(value, Deferred):
+        raise _needs_now(site_id, value, "`**` unpacking")
+    return value
+
+
+def concrete(value, site_id: int, what: str):
+    if isinstance(value, Deferred):
+        raise _needs_now(site_id, value, what)
+    return value
+
+
+def _needs_now(site_id: int, value, need: str) -> NeedsConcreteValue:
+    span = site(site_id)
+    return NeedsConcreteValue(
+        span,
+        "%s needs the value of `%s` at submit time, but it is %s, known only"
+        " when that job has run" % (need, span.snippet(), value.origin()),
+        "pass the value to a task and decide there; branching and looping on"
+        " results are planned (guarded jobs and run-time fan-out)",
+    )
+
+
+def _unsupported(site_id: int, what: str) -> CompileError:
+    return CompileError(
+        [Diagnostic(site(site_id), "%s is not supported in a flow yet" % what)]
+    )
+
+
+# -- assignments, strings, displays --------------------------------------------
+
+
+def inplace(target, value, op: str, site_id: int):
+    if not (isinstance(target, Deferred) or isinstance(value, Deferred)):
+        try:
+            return _INPLACE[op](target, value)
+        except NeedsConcreteValue:
+            pass
+    return binop(target, value, op[:-1], site_id)
+
+
+def inplace_item(container, key, value, op: str, site_id: int) -> None:
+    current = getitem(container, key, site_id)
+    container[key] = inplace(current, value, op, site_id)
+
+
+def inplace_attr(owner, name: str, value, op: str, site_id: int) -> None:
+    current = attribute(owner, name, site_id)
+    setattr(owner, name, inplace(current, value, op, site_id))
+
+
+def fstring(site_id: int, *parts):
+    """An f-string: parts are literal str or (value, conversion, spec)."""
+    if not any(
+        type(part) is tuple
+        and (contains_deferred(part[0]) or isinstance(part[2], Deferred))
+        for part in parts
+    ):
+        return "".join(part if type(part) is str else _format(*part) for part in parts)
+    inputs: dict = {}
+    values = [
+        ast.Constant(part) if type(part) is str else _formatted_node(part, inputs)
+        for part in parts
+    ]
+    return Expr(ast.JoinedStr(values), inputs, site_id)
+
+
+def _format(value, conversion, spec):
+    if conversion == "r":
+        value = repr(value)
+    elif conversion == "s":
+        value = str(value)
+    elif conversion == "a":
+        value = ascii(value)
+    return format(value, spec or "")
+
+
+def _formatted_node(part, inputs: dict) -> ast.FormattedValue:
+    value, conversion, spec = part
+    if spec is None or spec == "":
+        spec_node = None
+    elif isinstance(spec, Expr):
+        inputs.update(spec.inputs)
+        spec_node = spec.node
+    else:
+        spec_node = ast.JoinedStr([ast.Constant(spec)])
+    code = ord(conversion) if conversion else -1
+    return ast.FormattedValue(operand(value, inputs), code, spec_node)
+
+
+def dict_display(site_id: int, *items):
+    """A dict display whose keys may be deferred; ``(SPREAD, m)`` spreads m."""
+    if not any(
+        isinstance(key, Deferred) or (key is SPREAD and isinstance(value, Deferred))
+        for key, value in items
+    ):
+        result = {}
+        for key, value in items:
+            if key is SPREAD:
+                result.update(value)
+            else:
+                result[key] = value
+        return result
+    inputs: dict = {}
+    keys, values = [], []
+    for key, value in items:
+        keys.append(None if key is SPREAD else operand(key, inputs))
+        values.append(operand(value, inputs))
+    return Expr(ast.Dict(keys, values), inputs, site_id)
+
+
+class _Spread:
+    """Marks a ``**mapping`` item of a dict display."""
+
+
+SPREAD = _Spread()
+
+
+# -- scopes ----------------------------------------------------------------------
+
+
+def local_function(function):
+    """Mark a function defined inside a flow: it is rewritten too."""
+    function.__blumycelium_local__ = True
+    return function
+
+
+def returned(value, site_id: int):
+    builder = current_builder()
+    if builder is not None:
+        builder.return_site = site_id
+    return value
+
+
+class try_scope:  # noqa: N801 - used like a keyword by rewritten code
+    """Marks the body of a ``try``: task calls there would escape its except."""
+
+    def __init__(self, site_id: int):
+        self.site_id = site_id
+
+    def __enter__(self):
+        builder = current_builder()
+        if builder is not None:
+            builder.try_depth += 1
+
+    def __exit__(self, *exc_info):
+        builder = current_builder()
+        if builder is not None:
+            builder.try_depth -= 1

@@ -1,0 +1,123 @@
+"""Reading a flow's source and parsing it with positions mapped to its file.
+
+A flow is compiled from the text of its ``def`` as it stands in its file
+(``inspect.getsourcelines``). The text is dedented when the flow is defined
+inside a class or function; :class:`FlowSource` keeps the file, the first line
+and the indentation so that every position libcst reports can be turned back
+into the line and column the user sees in the editor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import textwrap
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from ..errors import CompileError
+from .diagnostics import Diagnostic, SourceSpan
+
+
+@dataclass
+class FlowSource:
+    """The text of one flow function and where it sits in its file."""
+
+    name: str
+    file: str
+    first_line: int
+    indent: int
+    text: str
+
+    @property
+    def revision(self) -> str:
+        digest = hashlib.sha256(self.text.encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()[:20]
+
+    def span(self, code_range: CodeRange) -> SourceSpan:
+        """Map a libcst range (in the dedented text) to the file."""
+        start, end = code_range.start, code_range.end
+        return SourceSpan(
+            self.file,
+            self.first_line + start.line - 1,
+            start.column + self.indent,
+            self.first_line + end.line - 1,
+            end.column + self.indent,
+            self.name,
+        )
+
+    def file_line(self, text_line: int) -> int:
+        return self.first_line + text_line - 1
+
+
+@dataclass
+class ParsedFlow:
+    """A parsed flow: the module holding its ``def`` and node positions."""
+
+    source: FlowSource
+    wrapper: MetadataWrapper
+    positions: dict
+
+    @property
+    def module(self) -> cst.Module:
+        return self.wrapper.module
+
+    @property
+    def function(self) -> cst.FunctionDef:
+        return self.module.body[0]
+
+    def span(self, node: cst.CSTNode) -> SourceSpan:
+        return self.source.span(self.positions[node])
+
+
+def read_flow_source(function) -> FlowSource:
+    """Read the source of ``function``; refuse flows that have no file."""
+    name = getattr(function, "__qualname__", repr(function))
+    try:
+        file = inspect.getsourcefile(function) or inspect.getfile(function)
+        lines, first_line = inspect.getsourcelines(function)
+    except (OSError, TypeError) as error:
+        raise CompileError(
+            [
+                Diagnostic(
+                    SourceSpan(_file_of(function), 0, 0, 0, 0, name),
+                    "the source of flow %r cannot be read (%s)" % (name, error),
+                    "define flows in a .py file: a flow is compiled from its"
+                    " source, which the interactive prompt and exec() do not"
+                    " keep",
+                )
+            ]
+        ) from None
+    raw = "".join(lines)
+    text = textwrap.dedent(raw)
+    indent = _first_indent(raw) - _first_indent(text)
+    return FlowSource(function.__name__, file, first_line, indent, text)
+
+
+def parse_flow(source: FlowSource) -> ParsedFlow:
+    """Parse the flow text; a syntax error becomes a CompileError."""
+    try:
+        module = cst.parse_module(source.text)
+    except cst.ParserSyntaxError as error:
+        line = source.file_line(error.raw_line)
+        span = SourceSpan(
+            source.file, line, error.raw_column, line, error.raw_column + 1, source.name
+        )
+        raise CompileError([Diagnostic(span, "syntax error: %s" % error.message)])
+    wrapper = MetadataWrapper(module)
+    positions = wrapper.resolve(PositionProvider)
+    return ParsedFlow(source, wrapper, positions)
+
+
+def _first_indent(text: str) -> int:
+    for line in text.splitlines():
+        if line.strip():
+            return len(line) - len(line.lstrip())
+    return 0
+
+
+def _file_of(function) -> str:
+    code = getattr(function, "__code__", None)
+    return code.co_filename if code else "<unknown>"

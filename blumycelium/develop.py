@@ -1,0 +1,104 @@
+"""Developing a stored template into the value a task receives.
+
+A parameter (or a run's return value) is stored as a JSON-ready template that
+may hold references to results of other jobs of the same run and expression
+nodes. Developing it:
+
+1. collects the job indices its references name (:func:`referenced_jobs`);
+2. fetches those results in one store call and decodes each once;
+3. decodes the template, replacing each reference by the result (or one key
+   of it) and each expression node by its value, computed by the evaluator
+   from its developed inputs.
+
+Nothing here imports the compiler or a store backend: results are fetched
+through the callable the caller passes.
+"""
+
+from __future__ import annotations
+
+from .errors import ExecutionError, ExpressionError
+from .evaluator import evaluate
+from .values import TAG, ExprMarker, RefMarker, decode
+
+
+def referenced_jobs(data, found: set | None = None) -> set:
+    """Job indices named by the references inside a JSON-ready template."""
+    found = set() if found is None else found
+    kind = type(data)
+    if kind is list:
+        for item in data:
+            if type(item) in (list, dict):
+                referenced_jobs(item, found)
+    elif kind is dict:
+        if data.get(TAG) == "ref":
+            found.add(data["job"])
+            return found
+        for item in data.values():
+            if type(item) in (list, dict):
+                referenced_jobs(item, found)
+    return found
+
+
+class Developer:
+    """Develops templates of one run, given the results they need."""
+
+    def __init__(self, results: dict, where: str = ""):
+        self.results = {index: decode(value) for index, value in results.items()}
+        self.where = where
+
+    def develop(self, template):
+        return decode(template, self._resolve)
+
+    def _resolve(self, marker):
+        if type(marker) is RefMarker:
+            return self._result(marker)
+        return self._evaluate(marker)
+
+    def _result(self, marker: RefMarker):
+        if marker.job not in self.results:
+            raise ExecutionError(
+                "%sthe result of job #%d of this run is not in the mycelium"
+                " (has that job finished?)" % (self.where, marker.job)
+            )
+        value = self.results[marker.job]
+        if marker.key is None:
+            return value
+        try:
+            return value[marker.key]
+        except (KeyError, TypeError) as error:
+            raise ExecutionError(
+                "%sthe result of job #%d has no key %r"
+                % (self.where, marker.job, marker.key)
+            ) from error
+
+    def _evaluate(self, marker: ExprMarker):
+        inputs = {
+            name: decode(value, self._resolve) for name, value in marker.inputs.items()
+        }
+        try:
+            return evaluate(marker.code, inputs)
+        except ExpressionError as error:
+            raise ExpressionError(
+                "%s%s (flow line %d)" % (self.where, error, marker.line)
+            ) from error
+        except Exception as error:
+            raise ExpressionError(
+                "%sthe expression `%s` (flow line %d, column %d) failed: %s: %s"
+                % (
+                    self.where,
+                    marker.code,
+                    marker.line,
+                    marker.column,
+                    type(error).__name__,
+                    error,
+                )
+            ) from error
+
+
+def develop_templates(templates: dict, fetch_results, where: str = "") -> dict:
+    """Develop named templates; ``fetch_results(indices)`` returns raw results."""
+    needed: set = set()
+    for template in templates.values():
+        referenced_jobs(template, needed)
+    developer = Developer(fetch_results(needed) if needed else {}, where)
+    return {name: developer.develop(template) for name, template in templates.items()}

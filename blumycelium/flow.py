@@ -1,0 +1,61 @@
+"""Flows: orchestration functions compiled into graphs and submitted as runs.
+
+``@myc.flow`` compiles the function at once (parse, check, rewrite; see
+``blumycelium.compiler``), so an invalid flow fails at import, like a syntax
+error. Calling the flow binds its arguments, runs the compiled function to
+build the graph (every check happens here, before anything is written), and
+submits the graph to the mycelium as one run.
+
+The original function stays available as ``flow.__wrapped__``: called
+directly, its task calls are plain method calls (the eager meaning of the
+flow, which the compiled one must match).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from .compiler import compile_flow
+from .errors import CompileError
+from .mycelium import flow_arguments, is_preview
+
+
+class Flow:
+    """A compiled flow bound to the mycelium it submits to."""
+
+    __blumycelium_flow__ = True
+
+    def __init__(self, function, mycelium, name: str | None = None):
+        functools.update_wrapper(self, function)
+        self.function = function
+        self.mycelium = mycelium
+        self.name = name or function.__name__
+        self.compiled = None
+        self.error: CompileError | None = None
+        try:
+            self.compiled = compile_flow(function)
+        except CompileError as error:
+            if not is_preview():
+                raise
+            self.error = error
+
+    def __repr__(self) -> str:
+        return "<flow %s of %r>" % (self.name, self.mycelium)
+
+    def __call__(self, *args, **kwargs):
+        """Build the graph for these arguments and submit it as a run."""
+        arguments = flow_arguments(self.function, args, kwargs)
+        graph = self.graph(*args, **kwargs)
+        return self.mycelium.submit(self, graph, arguments)
+
+    def graph(self, *args, **kwargs):
+        """The graph these arguments produce, checked but not submitted."""
+        if self.compiled is None:
+            raise self.error
+        flow_arguments(self.function, args, kwargs)
+        return self.compiled.build(args, kwargs)
+
+    @property
+    def rewritten_source(self) -> str:
+        """The graph-building function the compiler generated, for debugging."""
+        return self.compiled.rewritten_source if self.compiled else ""

@@ -1,0 +1,253 @@
+"""The Mycelium: where flows are submitted and elves find their jobs.
+
+``Mycelium(url)`` names a store (an SQLite file by default, ``./mycelium.db``
+or ``BLUMYCELIUM_URL``); the store is opened on first use, so building a
+Mycelium writes nothing. It turns compiled flow graphs into run documents
+(:meth:`submit`), registers elves, re-attaches to runs (:meth:`run`) and keeps
+the calls of the original blumycelium (``init``, ``get_jobs``,
+``drop_jobs``, ``drop``).
+
+In *preview mode* (``python -m blumycelium.compile``) a Mycelium never opens
+its store: flows compile and show their graphs, and anything that would touch
+the store raises a clear error instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+
+from .errors import CompileError, NotStorableError, StoreError
+from .urls import check_sqlite_directory, resolve_url
+from .values import encode
+
+logger = logging.getLogger(__name__)
+
+_PREVIEW = {"depth": 0}
+
+
+@contextlib.contextmanager
+def preview_mode():
+    """Inside this block no Mycelium opens its store."""
+    _PREVIEW["depth"] += 1
+    try:
+        yield
+    finally:
+        _PREVIEW["depth"] -= 1
+
+
+def is_preview() -> bool:
+    return _PREVIEW["depth"] > 0
+
+
+class Mycelium:
+    """A handle on one mycelium (store); cheap to build, opened on first use."""
+
+    def __init__(self, url=None):
+        self.url = resolve_url(url)
+        if not is_preview():
+            check_sqlite_directory(self.url)
+        self._store = None
+        self._registered: set = set()
+
+    def __repr__(self) -> str:
+        return "Mycelium(%r)" % self.url
+
+    @property
+    def store(self):
+        if is_preview():
+            raise StoreError(
+                "the mycelium %s is not opened while previewing flows;"
+                " move store calls under `if __name__ == '__main__':`" % self.url
+            )
+        if self._store is None:
+            from .store import open_store
+
+            store = open_store(self.url)
+            store.init()
+            self._store = store
+            logger.info("mycelium opened: %s", self.url)
+        return self._store
+
+    # -- flows and runs -------------------------------------------------------
+
+    def flow(self, function=None, *, name: str | None = None):
+        """Decorator: compile ``function`` into a flow submitted to this mycelium."""
+        from .flow import Flow
+
+        if function is None:
+            return lambda function: Flow(function, self, name)
+        return Flow(function, self, name)
+
+    def run(self, run_id):
+        """Re-attach to a run by id (from any process)."""
+        from .run import Run
+
+        self.store.get_run(str(run_id))
+        return Run(self, str(run_id))
+
+    def submit(self, flow, graph, arguments: dict):
+        """Write the graph of one flow call as a run; return its Run."""
+        from .run import Run
+        from .store.base import RunDocument
+
+        self._check_elves(graph)
+        for elf in graph.elves().values():
+            self.register_elf(elf, store_source=True)
+        compiled = flow.compiled
+        document = RunDocument(
+            flow.name,
+            compiled.revision,
+            compiled.source.file,
+            compiled.source.first_line,
+            compiled.source.text,
+            _encode_arguments(arguments),
+            graph.result,
+            sorted(graph.result_dependencies),
+            _job_documents(graph),
+        )
+        run_id = self.store.submit_run(document)
+        logger.info(
+            "run %s of flow %s submitted with %d jobs",
+            run_id,
+            flow.name,
+            len(graph.jobs),
+        )
+        return Run(self, run_id)
+
+    def _check_elves(self, graph) -> None:
+        from .compiler.diagnostics import Diagnostic
+
+        classes: dict = {}
+        for job in graph.jobs:
+            problem = self._elf_problem(job.elf, classes)
+            if problem:
+                raise CompileError([Diagnostic(job.site, problem)])
+
+    def _elf_problem(self, elf, classes: dict) -> str:
+        owner = classes.setdefault(elf.uid, type(elf))
+        if owner is not type(elf):
+            return (
+                "two elves named %r in one run have different classes (%s and"
+                " %s); give each elf its own uid"
+                % (elf.uid, owner.__name__, type(elf).__name__)
+            )
+        if elf.mycelium is None:
+            return "elf %r has no mycelium; build it as %s(%r, mycelium)" % (
+                elf.uid,
+                type(elf).__name__,
+                elf.uid,
+            )
+        if getattr(elf.mycelium, "url", None) != self.url:
+            return (
+                "elf %r belongs to %s, but the flow submits to %s; its worker"
+                " would never see the job" % (elf.uid, elf.mycelium.url, self.url)
+            )
+        return ""
+
+    # -- elves ----------------------------------------------------------------
+
+    def register_elf(self, elf, store_source: bool = True) -> None:
+        """Record ``elf`` and its tasks (once per process and revision)."""
+        key = (elf.uid, type(elf).revision(), store_source)
+        if key in self._registered:
+            return
+        from .store.base import ElfDocument, TaskDocument
+
+        cls = type(elf)
+        document = ElfDocument(
+            elf.uid,
+            cls.__qualname__,
+            cls.__module__,
+            elf.documentation,
+            cls.revision(),
+            cls.class_source() if store_source else None,
+        )
+        tasks = [
+            TaskDocument(
+                spec.revision,
+                cls.__qualname__,
+                spec.name,
+                spec.source if store_source else None,
+                spec.documentation,
+                spec.describe_signature(),
+                None if spec.result.keys is None else list(spec.result.keys),
+            )
+            for spec in cls.tasks().values()
+        ]
+        self.store.register_elf(document, tasks)
+        self._registered.add(key)
+
+    # -- the original blumycelium's calls --------------------------------------
+
+    def init(self, init_db: bool = True, users_to_create=None):
+        """Create the store's schema if needed (idempotent); return self."""
+        if users_to_create:
+            raise StoreError("users_to_create applies to ArangoDB myceliums only")
+        self.store.init()
+        return self
+
+    def get_jobs(
+        self, elf_uid: str, all_jobs: bool = False, status_restriction=("pending",)
+    ) -> list[dict]:
+        """Jobs of an elf, as dicts; every status when ``all_jobs`` is True."""
+        statuses = None if all_jobs else list(status_restriction)
+        return [
+            job.as_dict()
+            for job in self.store.list_jobs(elf_uid=elf_uid, statuses=statuses)
+        ]
+
+    def drop_jobs(self) -> None:
+        """Delete every run, job, parameter, result and failure; keep elves."""
+        self.store.drop_jobs()
+
+    def drop(self) -> None:
+        """Delete everything in the mycelium."""
+        self.store.drop()
+        self._registered.clear()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def _job_documents(graph) -> list:
+    from .store.base import JobDocument, ParameterDocument
+
+    return [
+        JobDocument(
+            job.index,
+            job.elf.uid,
+            job.spec.name,
+            job.spec.revision,
+            job.site.as_record(),
+            [
+                ParameterDocument(name, value, name in job.deferred_arguments)
+                for name, value in job.arguments.items()
+            ],
+            sorted(job.dependencies),
+        )
+        for job in graph.jobs
+    ]
+
+
+def _encode_arguments(arguments: dict) -> dict:
+    """The flow's arguments as stored on the run (a repr where not storable)."""
+    stored = {}
+    for name, value in arguments.items():
+        try:
+            stored[name] = {"value": encode(value, name)}
+        except NotStorableError:
+            stored[name] = {"repr": repr(value)[:1000]}
+    return stored
+
+
+def flow_arguments(function, args: tuple, kwargs: dict) -> dict:
+    """Bind a flow call's arguments to names; TypeError naming the flow."""
+    try:
+        bound = inspect.signature(function).bind(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError("flow %s(): %s" % (function.__name__, error)) from None
+    bound.apply_defaults()
+    return dict(bound.arguments)

@@ -1,0 +1,133 @@
+"""Runs: one submitted call of a flow, followed from any process.
+
+A :class:`Run` is a handle (mycelium and id); every property reads the store,
+so a Run re-attached in another process (``myc.run(run_id)``) sees the same
+thing. ``wait`` polls the run's status with a growing pause; ``result``
+develops the flow's return value from the stored results, or raises
+:class:`~blumycelium.errors.RunFailedError` naming the failed job, its task,
+the flow line that created it and the exception.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .develop import develop_templates
+from .errors import RunFailedError
+
+
+class Run:
+    """A submitted run of a flow."""
+
+    def __init__(self, mycelium, run_id: str):
+        self.mycelium = mycelium
+        self.id = str(run_id)
+
+    def __repr__(self) -> str:
+        record = self.record()
+        return "<Run %s of flow %s: %s>" % (self.id, record.flow, record.status)
+
+    def record(self):
+        return self.mycelium.store.get_run(self.id)
+
+    @property
+    def status(self) -> str:
+        return self.record().status
+
+    def jobs(self) -> list:
+        return self.mycelium.store.list_jobs(run_id=self.id)
+
+    def failures(self) -> list:
+        return self.mycelium.store.list_failures(run_id=self.id)
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        poll_min: float = 0.002,
+        poll_max: float = 0.1,
+    ) -> str:
+        """Block until the run ends; return its final status.
+
+        Raises TimeoutError when ``timeout`` seconds pass first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = poll_min
+        while True:
+            record = self.record()
+            if record.is_finished:
+                return record.status
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    "run %s of flow %s is still %s after %ss: %d of %d jobs have"
+                    " not finished (are its elves' workers running?)"
+                    % (
+                        self.id,
+                        record.flow,
+                        record.status,
+                        timeout,
+                        record.jobs_unfinished,
+                        record.jobs_total,
+                    )
+                )
+            pause = (
+                delay
+                if deadline is None
+                else min(delay, max(0.0, deadline - time.monotonic()))
+            )
+            time.sleep(pause)
+            delay = min(delay * 1.5, poll_max)
+
+    def result(self, timeout: float | None = None):
+        """The flow's return value, developed; waits for the run to end."""
+        status = self.wait(timeout)
+        record = self.record()
+        if status != "done":
+            raise self._failure_error(record)
+        store = self.mycelium.store
+        developed = develop_templates(
+            {"result": record.result},
+            lambda indices: store.fetch_results(self.id, indices),
+            "run %s: " % self.id,
+        )
+        return developed["result"]
+
+    def _failure_error(self, record) -> RunFailedError:
+        store = self.mycelium.store
+        failed = store.list_jobs(run_id=self.id, statuses=["failed"])
+        if not failed:
+            return RunFailedError(
+                "run %s of flow %s ended %s" % (self.id, record.flow, record.status),
+                self.id,
+            )
+        job = failed[0]
+        failures = store.list_failures(job_id=job.id)
+        failure = failures[-1] if failures else None
+        site = job.site
+        message = (
+            "run %s of flow %s failed: job %s (%s.%s, elf %r) created at"
+            " %s:%s in flow %s raised %s: %s"
+            % (
+                self.id,
+                record.flow,
+                job.id,
+                _class_of(store, job),
+                job.task,
+                job.elf_uid,
+                site.get("file"),
+                site.get("line"),
+                site.get("flow"),
+                failure.exception_type if failure else "an error",
+                failure.message if failure else "(no failure recorded)",
+            )
+        )
+        others = len(failed) - 1
+        if others:
+            message += "; %d other job%s failed" % (others, "s" if others > 1 else "")
+        if failure and failure.traceback:
+            message += "\n\nTraceback of the task:\n" + failure.traceback.rstrip()
+        return RunFailedError(message, self.id, job, failure)
+
+
+def _class_of(store, job) -> str:
+    elf = store.get_elf(job.elf_uid)
+    return elf["class_name"] if elf else "?"

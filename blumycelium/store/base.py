@@ -1,0 +1,280 @@
+"""The mycelium's interface: what every store backend does, and guarantees.
+
+A backend stores *documents*: the dataclasses below, whose values are
+JSON-ready structures produced by ``blumycelium.values`` (a backend stores
+them as they are and never interprets them). It keeps:
+
+- elves (uid, class, documentation) and their revisions by class source hash;
+- task revisions (source, documentation, signature, result keys);
+- flow revisions (name, file, source) and runs (flow, arguments, status, the
+  return value as a template over job results);
+- jobs (run, index in the run, elf uid, task, task revision, call site,
+  status, count of unfinished dependencies, attempts, timestamps), their
+  parameters (one per argument, a template that may hold references and
+  expression nodes), job-to-job edges, results, and failures (exception type,
+  message, traceback, deduplicated by a hash of the traceback, linked to the
+  job and the attempt).
+
+Job statuses: ``pending`` (waiting for dependencies), ``ready``, ``running``,
+``done``, ``failed``, ``upstream_failed``, ``skipped``, ``cancelled``. Run
+statuses: ``running``, ``done``, ``failed``, ``cancelled``.
+
+Every backend keeps these rules, and the conformance suite checks them:
+
+1. :meth:`submit_run` writes a whole run in one transaction: a crash leaves
+   all of it or none of it.
+2. Readiness is pushed: :meth:`complete_job` stores the result, marks the job
+   ``done``, decrements its dependents' counters and makes those that reach
+   zero ``ready``, and counts the run down, in one transaction.
+3. :meth:`claim_job` is atomic: a ready job is handed to one caller only, and
+   the ready jobs of an elf are handed out in submission order.
+4. :meth:`fail_job` marks the job ``failed`` and every job downstream of it,
+   transitively, ``upstream_failed``, with the failure linked, in one
+   transaction.
+
+Ids of runs and jobs are strings chosen by the backend.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict, dataclass, field
+
+JOB_STATUSES = (
+    "pending",
+    "ready",
+    "running",
+    "done",
+    "failed",
+    "upstream_failed",
+    "skipped",
+    "cancelled",
+)
+FINISHED_JOB_STATUSES = frozenset(
+    {"done", "failed", "upstream_failed", "skipped", "cancelled"}
+)
+RUN_STATUSES = ("running", "done", "failed", "cancelled")
+FINISHED_RUN_STATUSES = frozenset({"done", "failed", "cancelled"})
+
+
+@dataclass
+class ElfDocument:
+    uid: str
+    class_name: str
+    module: str
+    documentation: str | None
+    revision: str
+    source: str | None
+
+
+@dataclass
+class TaskDocument:
+    revision: str
+    elf_class: str
+    name: str
+    source: str | None
+    documentation: str | None
+    signature: str
+    result_keys: list | None
+
+
+@dataclass
+class ParameterDocument:
+    name: str
+    value: object
+    has_refs: bool
+
+
+@dataclass
+class JobDocument:
+    index: int
+    elf_uid: str
+    task: str
+    task_revision: str
+    site: dict
+    parameters: list[ParameterDocument]
+    dependencies: list[int]
+
+
+@dataclass
+class RunDocument:
+    flow: str
+    flow_revision: str
+    flow_file: str
+    flow_line: int
+    flow_source: str
+    arguments: dict
+    result: object
+    result_dependencies: list[int]
+    jobs: list[JobDocument]
+    run_key: str | None = None
+
+
+@dataclass
+class FailureDocument:
+    exception_type: str
+    message: str
+    traceback: str
+    task_revision: str | None
+
+
+@dataclass
+class ClaimedJob:
+    """A job handed to a worker, with its parameters (JSON-ready)."""
+
+    id: str
+    run_id: str
+    index: int
+    elf_uid: str
+    task: str
+    task_revision: str
+    attempt: int
+    site: dict
+    parameters: list[ParameterDocument] = field(default_factory=list)
+
+
+@dataclass
+class JobRecord:
+    id: str
+    run_id: str
+    index: int
+    elf_uid: str
+    task: str
+    task_revision: str
+    status: str
+    site: dict
+    attempts: int
+    unfinished_dependencies: int
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    worker: str | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RunRecord:
+    id: str
+    flow: str
+    flow_revision: str
+    status: str
+    arguments: dict
+    result: object
+    result_dependencies: list[int]
+    jobs_total: int
+    jobs_unfinished: int
+    jobs_failed: int
+    submitted_at: float
+    finished_at: float | None
+    run_key: str | None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_RUN_STATUSES
+
+
+@dataclass
+class FailureRecord:
+    id: str
+    job_id: str
+    attempt: int
+    exception_type: str
+    message: str
+    traceback: str
+    traceback_hash: str
+    task_revision: str | None
+    created_at: float
+
+
+class StoreBackend(abc.ABC):
+    """One mycelium. Backends convert their own errors into StoreError."""
+
+    url: str
+
+    # -- set-up ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def init(self) -> None:
+        """Create the schema if it is missing (idempotent)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections; the store reopens them on next use."""
+
+    @abc.abstractmethod
+    def drop_jobs(self) -> None:
+        """Delete runs, jobs and all that hangs on them; keep elves."""
+
+    @abc.abstractmethod
+    def drop(self) -> None:
+        """Delete every document of the mycelium."""
+
+    # -- elves ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def register_elf(self, elf: ElfDocument, tasks: list[TaskDocument]) -> None:
+        """Record an elf and its task revisions (idempotent)."""
+
+    @abc.abstractmethod
+    def get_elf(self, uid: str) -> dict | None:
+        """The elf's record with its revisions, or None."""
+
+    # -- runs -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def submit_run(self, run: RunDocument) -> str:
+        """Write a whole run in one transaction; return its id."""
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run; NotFoundError when there is none."""
+
+    # -- the worker's side ----------------------------------------------------
+
+    @abc.abstractmethod
+    def claim_job(self, elf_uid: str, worker: str) -> ClaimedJob | None:
+        """Atomically take the oldest ready job of ``elf_uid``, or None."""
+
+    @abc.abstractmethod
+    def fetch_results(self, run_id: str, indices) -> dict[int, object]:
+        """Results of the given jobs of a run, by job index."""
+
+    @abc.abstractmethod
+    def complete_job(self, job_id: str, result) -> bool:
+        """Store the result and push readiness; False if the job was not running."""
+
+    @abc.abstractmethod
+    def fail_job(self, job_id: str, failure: FailureDocument) -> bool:
+        """Mark the job failed and its downstream upstream_failed."""
+
+    @abc.abstractmethod
+    def release_job(self, job_id: str) -> None:
+        """Give a running job back (its worker stopped before finishing it)."""
+
+    @abc.abstractmethod
+    def changes_token(self):
+        """A cheap value that changes when another process writes the store."""
+
+    # -- reading --------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get_job(self, job_id: str) -> JobRecord:
+        """The job; NotFoundError when there is none."""
+
+    @abc.abstractmethod
+    def list_jobs(self, elf_uid=None, run_id=None, statuses=None) -> list[JobRecord]:
+        """Jobs matching every given filter, in submission order."""
+
+    @abc.abstractmethod
+    def job_parameters(self, job_id: str) -> list[ParameterDocument]:
+        """The stored parameters of a job, in signature order."""
+
+    @abc.abstractmethod
+    def job_result(self, job_id: str):
+        """The stored result of a job (JSON-ready), or None."""
+
+    @abc.abstractmethod
+    def list_failures(self, run_id=None, job_id=None) -> list[FailureRecord]:
+        """Failures linked to jobs, oldest first."""
