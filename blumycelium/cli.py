@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import inspect
 import logging
 import os
 import sys
@@ -102,13 +103,31 @@ def load_elf(target: str):
             raise CommandError("%s has no attribute %r" % (module_name, part))
         value = getattr(value, part)
     if not isinstance(value, MachineElf) and callable(value):
-        value = value()
+        value = _call_factory(target, value)
     if not isinstance(value, MachineElf):
         raise CommandError(
             "%s is %s, not a MachineElf instance nor a factory"
             " returning one" % (target, type(value).__name__)
         )
     return value
+
+
+def _call_factory(target: str, factory):
+    try:
+        inspect.signature(factory).bind()
+    except TypeError:
+        raise CommandError(
+            "%s needs arguments; name an elf instance, or a factory"
+            " called without arguments" % target
+        ) from None
+    except ValueError:
+        pass
+    try:
+        return factory()
+    except Exception as error:
+        raise CommandError(
+            "calling %s() failed: %s: %s" % (target, type(error).__name__, error)
+        ) from error
 
 
 def _import(name: str):

@@ -169,7 +169,7 @@ class TaskSpec:
         if annotation is _EMPTY or matches(value, annotation):
             return
         raise TaskContractError(
-            "%s parameter %r expects %s, got %s %r"
+            "%s parameter %r expects %s, got %s %s"
             % (
                 self.call_name,
                 name,
@@ -185,14 +185,14 @@ class TaskSpec:
         if expected.keys is None:
             if value is not None:
                 raise TaskContractError(
-                    "%s is declared '-> None' but returned %s %r; return nothing"
+                    "%s is declared '-> None' but returned %s %s; return nothing"
                     " or declare its keys"
                     % (self.call_name, type(value).__name__, _short(value))
                 )
             return None
         if type(value) is not dict:
             raise TaskContractError(
-                "%s returned %s %r; it must return a dict with the keys %s"
+                "%s returned %s %s; it must return a dict with the keys %s"
                 % (
                     self.call_name,
                     type(value).__name__,
@@ -225,7 +225,7 @@ class TaskSpec:
         for key, annotation in (expected.types or {}).items():
             if not matches(value[key], annotation):
                 raise TaskContractError(
-                    "%s result key %r expects %s, got %s %r"
+                    "%s result key %r expects %s, got %s %s"
                     % (
                         self.call_name,
                         key,

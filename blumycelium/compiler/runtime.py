@@ -188,7 +188,7 @@ def unop(value, op: str, site_id: int):
     return _expr(lambda a: ast.UnaryOp(node_type(), a), site_id, value)
 
 
-def compare(left, op: str, right, site_id: int):
+def compare(left, right, op: str, site_id: int):
     function, node_type = _COMPARE[op]
     if not (isinstance(left, Deferred) or isinstance(right, Deferred)):
         try:
@@ -207,7 +207,7 @@ def compare_chain(left, site_id: int, *pairs):
             if deferred_parts
             else thunk()
         )
-        part = compare(left, op, right, site_id)
+        part = compare(left, right, op, site_id)
         if isinstance(part, Deferred):
             deferred_parts.append(part)
         elif not part:

@@ -75,6 +75,17 @@ class ParsedFlow:
 def read_flow_source(function) -> FlowSource:
     """Read the source of ``function``; refuse flows that have no file."""
     name = getattr(function, "__qualname__", repr(function))
+    if not inspect.isfunction(function):
+        raise CompileError(
+            [
+                Diagnostic(
+                    SourceSpan(_file_of(function), 0, 0, 0, 0, name),
+                    "a flow must be a function defined with def, found %s"
+                    % type(function).__name__,
+                    "put the flow decorator on the def itself, with no other decorator",
+                )
+            ]
+        )
     try:
         file = inspect.getsourcefile(function) or inspect.getfile(function)
         lines, first_line = inspect.getsourcelines(function)

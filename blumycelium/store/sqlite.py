@@ -593,14 +593,14 @@ class SQLiteBackend(StoreBackend):
                 (identifier, attempt[0], failure_id, failure.task_revision, now),
             )
             downstream = connection.execute(
-                "WITH RECURSIVE downstream(id) AS (SELECT to_job FROM job_edges"
-                " WHERE from_job = ? UNION SELECT e.to_job FROM job_edges e JOIN"
-                " downstream d ON e.from_job = d.id) UPDATE jobs SET status ="
-                " 'upstream_failed', finished_at = ? WHERE id IN (SELECT id FROM"
-                " downstream) AND status IN ('pending', 'ready')",
-                (identifier, now),
-            ).rowcount
-            self._count_down(connection, run_id, 1 + downstream, 1, now)
+                "UPDATE jobs SET status = 'upstream_failed', finished_at = ?"
+                " WHERE status IN ('pending', 'ready') AND id IN (WITH RECURSIVE"
+                " downstream(id) AS (SELECT to_job FROM job_edges WHERE from_job"
+                " = ? UNION SELECT e.to_job FROM job_edges e JOIN downstream d"
+                " ON e.from_job = d.id) SELECT id FROM downstream) RETURNING id",
+                (now, identifier),
+            ).fetchall()
+            self._count_down(connection, run_id, 1 + len(downstream), 1, now)
         return True
 
     def _store_failure(self, connection, failure, digest: str, now: float) -> int:

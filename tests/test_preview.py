@@ -1,0 +1,225 @@
+"""`python -m blumycelium.compile`: the structure of flows before they run."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PRELUDE, PRELUDE_LINES, ROOT
+
+
+def compile_command(path, *args, cwd=None):
+    code = (
+        "import sys, runpy; sys.argv = ['blumycelium.compile'] + sys.argv[1:];"
+        " runpy.run_module('blumycelium.compile', run_name='__main__');"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, str(path), *args],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+FLOWS = (
+    PRELUDE
+    + """
+@myc.flow
+def report(n, text):
+    parts = words.task_split(text)
+    totals = []
+    for i in range(n):
+        r = calc.task_add(i, parts["count"])
+        totals.append(r["sum"])
+    if n > 3:
+        calc.task_total(totals)
+    with after(parts):
+        shown = words.task_show(parts["words"][0].upper())
+    return {"total": totals, "first": parts["words"]}
+"""
+)
+
+
+@pytest.fixture
+def flows_file(tmp_path):
+    path = tmp_path / "flows.py"
+    path.write_text(FLOWS)
+    return path
+
+
+def test_the_text_preview_shows_jobs_routing_regions_and_edges(flows_file, tmp_path):
+    finished = compile_command(flows_file, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr
+    out = finished.stdout
+    assert out.startswith("flow report(n, text)    %s:" % flows_file)
+    assert "j1   task words.task_split(text)" in out
+    assert "→ elf 'words' (Words)" in out
+    assert "for i in range(n):" in out and "if n > 3:" in out
+    assert 'j2   task calc.task_add(i, parts["count"])' in out
+    assert "← j1['count'] as b" in out
+    assert "← j2['sum'] as values" in out
+    assert 'e1   expr parts["words"][0].upper()' in out
+    assert "(after: waits, takes no value)" in out
+    assert list(tmp_path.iterdir()) == [flows_file]
+
+
+def test_the_json_preview_has_the_documented_shape(flows_file):
+    finished = compile_command(flows_file, "--format", "json")
+    assert finished.returncode == 0, finished.stderr
+    [flow] = json.loads(finished.stdout)["flows"]
+    assert set(flow) == {
+        "name",
+        "file",
+        "line",
+        "parameters",
+        "nodes",
+        "edges",
+        "regions",
+        "diagnostics",
+    }
+    assert flow["parameters"] == ["n", "text"]
+    tasks = {n["id"]: n for n in flow["nodes"] if n["kind"] == "task"}
+    assert [t["task"] for t in tasks.values()] == [
+        "task_split",
+        "task_add",
+        "task_total",
+        "task_show",
+    ]
+    assert tasks["j2"]["region"] == "r1"
+    assert {
+        "source": "j1",
+        "target": "j4",
+        "key": None,
+        "parameter": None,
+        "kind": "after",
+    } in flow["edges"]
+    assert [r["kind"] for r in flow["regions"]] == ["loop", "condition", "after"]
+    assert flow["diagnostics"] == []
+    node_ids = {n["id"] for n in flow["nodes"]}
+    assert all(
+        e["source"] in node_ids and e["target"] in node_ids for e in flow["edges"]
+    )
+
+
+def test_the_dot_preview_is_valid_graphviz(flows_file, tmp_path):
+    finished = compile_command(flows_file, "--format", "dot")
+    assert finished.returncode == 0
+    text = finished.stdout
+    assert text.startswith('digraph "flow report" {') and text.rstrip().endswith("}")
+    assert 'subgraph "cluster_r1"' in text and "style=dashed" in text
+    assert text.count("{") == text.count("}")
+    if shutil.which("dot"):
+        rendered = subprocess.run(
+            ["dot", "-Tsvg"], input=text, capture_output=True, text=True, timeout=60
+        )
+        assert rendered.returncode == 0, rendered.stderr
+
+
+def test_the_mermaid_preview_declares_every_node_it_links(flows_file):
+    finished = compile_command(flows_file, "--format", "mermaid")
+    assert finished.returncode == 0
+    lines = finished.stdout.splitlines()
+    assert "flowchart TD" in lines
+    declared = {
+        line.strip().split("[")[0].split("(")[0]
+        for line in lines
+        if line.strip().startswith("n_") and "--" not in line
+    }
+    linked = set()
+    for line in lines:
+        if "-->" in line or "-.->" in line:
+            parts = line.split()
+            linked |= {parts[0], parts[-1]}
+    assert linked <= declared
+    assert lines.count("  end") + sum(1 for x in lines if x.strip() == "end") >= 3
+
+
+def test_invalid_flows_print_the_compile_errors_and_exit_1(tmp_path):
+    path = tmp_path / "bad.py"
+    path.write_text(
+        PRELUDE
+        + """
+@myc.flow
+def bad(text):
+    parts = words.task_split(text)
+    if parts["count"]:
+        words.task_show(parts["cont"])
+    calc.task_add(1, 2, 3)
+"""
+    )
+    finished = compile_command(path)
+    assert finished.returncode == 1
+    errors = finished.stderr
+    assert (
+        '%s:%d:8: error: `if` needs the value of `parts["count"]`'
+        % (path, PRELUDE_LINES + 5)
+        in errors
+    )
+    assert "has no result key 'cont' (did you mean 'count'?)" in errors
+    assert "takes 2 arguments (a, b) but 3 were given" in errors
+    assert "flow bad(text)" in finished.stdout
+
+
+def test_syntax_the_compiler_refuses_is_reported_per_flow(tmp_path):
+    path = tmp_path / "gen.py"
+    path.write_text(
+        PRELUDE + "@myc.flow\ndef gen():\n    yield 1\n\n"
+        "@myc.flow\ndef fine():\n    calc.task_add(1)\n"
+    )
+    finished = compile_command(path)
+    assert finished.returncode == 1
+    assert "a flow cannot yield" in finished.stderr
+    assert "flow fine()" in finished.stdout
+
+
+def test_one_flow_can_be_chosen_and_missing_ones_are_named(flows_file):
+    assert compile_command(flows_file, "--flow", "report").returncode == 0
+    finished = compile_command(flows_file, "--flow", "nope")
+    assert finished.returncode == 1
+    assert "no flow named 'nope'" in finished.stderr
+
+
+def test_the_preview_opens_no_store_and_imports_no_store_module(tmp_path):
+    path = tmp_path / "touchy.py"
+    path.write_text(PRELUDE + "@myc.flow\ndef f():\n    calc.task_add(1)\n")
+    code = (
+        "import sys; from blumycelium.compile import main;"
+        " code = main([sys.argv[1]]);"
+        " print([m for m in sys.modules if m.startswith('blumycelium.store')]);"
+        " sys.exit(code)"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip().endswith("[]")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["touchy.py"]
+
+
+def test_a_module_that_touches_the_store_at_import_gets_a_clear_error(tmp_path):
+    path = tmp_path / "eager.py"
+    path.write_text(PRELUDE + "myc.drop()\n")
+    finished = compile_command(path)
+    assert finished.returncode == 1
+    assert "is not opened while previewing flows" in finished.stderr
+
+
+def test_the_demos_preview_cleanly():
+    for demo in (
+        "demos/quickstart.py",
+        "demos/lists.py",
+        "demos/animals/orchestration.py",
+    ):
+        finished = compile_command(ROOT / demo)
+        assert finished.returncode == 0, (demo, finished.stderr)
+    animals = compile_command(ROOT / "demos/animals/orchestration.py").stdout
+    assert "for nb in range(iterations):" in animals
+    assert "if nb % 5 == 0:" in animals
+    assert "→ elf 'calc1' (Stats)" in animals
