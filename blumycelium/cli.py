@@ -16,14 +16,14 @@ This is the only place blumycelium configures logging.
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import inspect
 import logging
 import os
+import signal
 import sys
 
 from .errors import BlumyceliumError
+from .loading import LoadError, import_module
 from .urls import URL_VARIABLE
 
 
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     logging.basicConfig(
-        level=getattr(logging, options.log_level.upper(), logging.INFO),
+        level=getattr(logging, options.log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -54,7 +54,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="blumycelium", description="Run and inspect blumycelium elves and runs."
     )
     parser.add_argument(
-        "--log-level", default="INFO", help="DEBUG, INFO (default), WARNING or ERROR"
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="DEBUG, INFO (default), WARNING or ERROR",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     worker = commands.add_parser(
@@ -78,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_worker(options) -> int:
+    # Until serve() takes over the signals, a stop request means there is no
+    # job in hand: leave at once, cleanly.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, _exit_cleanly)
     if options.url:
         os.environ[URL_VARIABLE] = options.url
     elf = load_elf(options.target)
@@ -86,6 +94,10 @@ def _run_worker(options) -> int:
     else:
         elf.serve()
     return 0
+
+
+def _exit_cleanly(number, frame):
+    raise SystemExit(0)
 
 
 def load_elf(target: str):
@@ -97,7 +109,10 @@ def load_elf(target: str):
         raise CommandError(
             "%r is not module:attribute (for example demos.quickstart:printer)" % target
         )
-    value = _import(module_name)
+    try:
+        value = import_module(module_name)
+    except LoadError as error:
+        raise CommandError(str(error)) from error
     for part in attribute.split("."):
         if not hasattr(value, part):
             raise CommandError("%s has no attribute %r" % (module_name, part))
@@ -128,30 +143,3 @@ def _call_factory(target: str, factory):
         raise CommandError(
             "calling %s() failed: %s: %s" % (target, type(error).__name__, error)
         ) from error
-
-
-def _import(name: str):
-    if name.endswith(".py") or os.sep in name:
-        return _import_file(name)
-    sys.path.insert(0, os.getcwd())
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name and name.startswith(error.name):
-            raise CommandError(
-                "cannot import %r from %s: %s" % (name, os.getcwd(), error)
-            ) from error
-        raise
-
-
-def _import_file(path: str):
-    if not os.path.isfile(path):
-        raise CommandError("no such file: %s" % path)
-    directory = os.path.dirname(os.path.abspath(path))
-    sys.path.insert(0, directory)
-    name = os.path.splitext(os.path.basename(path))[0]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module

@@ -17,16 +17,14 @@ The file is imported as a module named after it, with its directory first on
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
 import sys
-import traceback
 
 from .compiler.render import FORMATS, render
 from .compiler.source import parse_flow, read_flow_source
 from .compiler.structure import analyse_flow
 from .errors import BlumyceliumError, CompileError
 from .flow import Flow
+from .loading import LoadError, import_module
 from .mycelium import preview_mode
 
 
@@ -55,7 +53,8 @@ def main(argv=None) -> int:
         if structure is not None:
             structures.append(structure)
     if structures:
-        sys.stdout.write(render(structures, options.format))
+        text = render(structures, options.format)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 1 if failed else 0
 
 
@@ -81,33 +80,24 @@ class _LoadError(Exception):
 
 def load_flows(path: str) -> list[Flow]:
     """Import ``path`` in preview mode; return its flows in source order."""
-    if not os.path.isfile(path):
-        raise _LoadError("no such file: %s" % path)
-    module = _import_preview(path)
+    with preview_mode():
+        try:
+            module = import_module(path)
+        except LoadError as error:
+            raise _LoadError(str(error)) from error
+        except BlumyceliumError as error:
+            raise _LoadError("cannot import %s:\n%s" % (path, error)) from error
     flows = [value for value in vars(module).values() if isinstance(value, Flow)]
     if not flows:
         raise _LoadError(
             "no flow in %s (flows are functions decorated with @mycelium.flow)" % path
         )
-    return sorted(flows, key=lambda flow: flow.function.__code__.co_firstlineno)
+    return sorted(flows, key=_source_line)
 
 
-def _import_preview(path: str):
-    directory = os.path.dirname(os.path.abspath(path))
-    name = os.path.splitext(os.path.basename(path))[0]
-    sys.path.insert(0, directory)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    with preview_mode():
-        try:
-            spec.loader.exec_module(module)
-        except BlumyceliumError as error:
-            raise _LoadError("cannot import %s:\n%s" % (path, error)) from error
-        except Exception as error:
-            last = traceback.format_exception_only(error)[-1].strip()
-            raise _LoadError("cannot import %s: %s" % (path, last)) from error
-    return module
+def _source_line(flow: Flow) -> int:
+    code = getattr(flow.function, "__code__", None)
+    return code.co_firstlineno if code else 0
 
 
 def preview_flow(flow: Flow):

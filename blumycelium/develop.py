@@ -17,7 +17,7 @@ through the callable the caller passes.
 from __future__ import annotations
 
 from .errors import ExecutionError, ExpressionError
-from .evaluator import evaluate
+from .evaluator import evaluate, shown
 from .values import TAG, ExprMarker, RefMarker, decode
 
 
@@ -83,10 +83,10 @@ class Developer:
             ) from error
         except Exception as error:
             raise ExpressionError(
-                "%sthe expression `%s` (flow line %d, column %d) failed: %s: %s"
+                "%sthe expression %s (flow line %d, column %d) failed: %s: %s"
                 % (
                     self.where,
-                    marker.code,
+                    shown(marker.code),
                     marker.line,
                     marker.column,
                     type(error).__name__,

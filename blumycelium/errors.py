@@ -64,7 +64,13 @@ class NotStorableError(BlumyceliumError, TypeError):
     @property
     def path(self) -> str:
         parts = [self.root]
-        for segment in self.segments:
+        segments = self.segments
+        if len(segments) > 12:
+            segments = segments[:6] + [...] + segments[-2:]
+        for segment in segments:
+            if segment is ...:
+                parts.append("...")
+                continue
             text = json.dumps(segment) if isinstance(segment, str) else repr(segment)
             parts.append("[%s]" % text)
         return "".join(parts)

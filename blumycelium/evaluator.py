@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import operator
+import re
 
 from .errors import ExpressionError
 
@@ -129,6 +130,7 @@ _ADMITTED = (
     ast.List,
     ast.Tuple,
     ast.Dict,
+    ast.Set,
     ast.JoinedStr,
     ast.FormattedValue,
     ast.And,
@@ -137,9 +139,34 @@ _ADMITTED = (
     *_UNARY,
     *_COMPARE,
 )
-# Bounds that keep a hand-edited document from exhausting a worker.
-MAX_SEQUENCE_LENGTH = 50_000_000
-MAX_EXPONENT = 100_000
+# Bounds that keep a hand-edited document from exhausting a worker: the items
+# one evaluation may create (sequence repetition, concatenation, padding,
+# replace, join, materialized ranges), the bits of an integer it may compute,
+# and the widths a format may ask for.
+MAX_ITEMS = 10_000_000
+MAX_INT_BITS = 1_000_000
+MAX_WIDTH = 1_000_000
+_WIDTH_METHODS = frozenset({"ljust", "rjust", "center", "zfill"})
+_MATERIALIZING = frozenset(
+    {
+        "list",
+        "tuple",
+        "sorted",
+        "dict",
+        "sum",
+        "min",
+        "max",
+        "any",
+        "all",
+        "enumerate",
+        "zip",
+        "reversed",
+        "str",
+        "repr",
+    }
+)
+_DATA_ATTRIBUTES = frozenset({"real", "imag", "numerator", "denominator"})
+_NUMBERS = re.compile(r"\d+")
 
 
 def check_expression(code: str) -> ast.Expression:
@@ -148,36 +175,56 @@ def check_expression(code: str) -> ast.Expression:
         tree = ast.parse(code, mode="eval")
     except SyntaxError as error:
         raise ExpressionError(
-            "expression %r is not valid Python: %s" % (code, error.msg)
+            "expression %s is not valid Python: %s" % (shown(code), error.msg)
         ) from error
-    for node in ast.walk(tree):
-        _check_node(node, code)
+    _check_tree(tree, None, code)
     return tree
 
 
-def _check_node(node, code: str) -> None:
+def _check_tree(node, parent, code: str) -> None:
+    _check_node(node, parent, code)
+    for child in ast.iter_child_nodes(node):
+        _check_tree(child, node, code)
+
+
+def _check_node(node, parent, code: str) -> None:
     if not isinstance(node, _ADMITTED):
-        raise ExpressionError(
-            "expression %r is refused: %s is not allowed in an expression node"
-            % (code, type(node).__name__)
+        raise _refused(
+            code, "%s is not allowed in an expression node" % type(node).__name__
         )
     name = getattr(node, "id", None) or getattr(node, "attr", None) or ""
     if name.startswith("_") and not _is_input_name(node):
-        raise ExpressionError(
-            "expression %r is refused: the name %r starts with an underscore"
-            % (code, name)
-        )
+        raise _refused(code, "the name %r starts with an underscore" % name)
     if isinstance(node, ast.Constant) and not isinstance(node.value, _CONSTANT_TYPES):
-        raise ExpressionError(
-            "expression %r is refused: constant %r is not a JSON value"
-            % (code, node.value)
-        )
+        raise _refused(code, "constant %r is not a JSON value" % (node.value,))
     if isinstance(node, ast.Call) and not isinstance(
         node.func, (ast.Name, ast.Attribute)
     ):
-        raise ExpressionError(
-            "expression %r is refused: only builtins and methods can be called" % code
+        raise _refused(code, "only builtins and methods can be called")
+    if _is_function_value(node, parent):
+        raise _refused(code, "%r can only be called, not used as a value" % name)
+
+
+def _is_function_value(node, parent) -> bool:
+    """A builtin or a method used other than by calling it (or as key=)."""
+    if isinstance(node, ast.Name) and not _is_input_name(node):
+        called = isinstance(parent, ast.Call) and parent.func is node
+        return not called and not (
+            isinstance(parent, ast.keyword) and parent.arg == "key"
         )
+    if isinstance(node, ast.Attribute) and node.attr not in _DATA_ATTRIBUTES:
+        return not (isinstance(parent, ast.Call) and parent.func is node)
+    return False
+
+
+def _refused(code: str, reason: str) -> ExpressionError:
+    return ExpressionError("expression %s is refused: %s" % (shown(code), reason))
+
+
+def shown(code: str, limit: int = 200) -> str:
+    """The code for a message: quoted, and cut when long."""
+    text = repr(code)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
 def _is_input_name(node) -> bool:
@@ -203,14 +250,25 @@ class ExpressionEvaluator:
 
 
 class _Evaluation:
-    """One evaluation: the inputs in scope and a visitor per node kind."""
+    """One evaluation: the inputs in scope, the items it may still create, and
+    a visitor per node kind."""
 
     def __init__(self, inputs: dict, code: str):
         self.inputs = inputs
         self.code = code
+        self.budget = MAX_ITEMS
 
     def visit(self, node):
         return getattr(self, "visit_" + type(node).__name__)(node)
+
+    def spend(self, items: int, what: str) -> None:
+        self.budget -= max(0, items)
+        if self.budget < 0:
+            raise _refused(
+                self.code,
+                "%s would create more than %d items in one"
+                " expression" % (what, MAX_ITEMS),
+            )
 
     def visit_Constant(self, node):
         return node.value
@@ -220,14 +278,42 @@ class _Evaluation:
             return self.inputs[node.id]
         if node.id in SAFE_BUILTINS:
             return SAFE_BUILTINS[node.id]
-        raise ExpressionError(
-            "expression %r is refused: unknown name %r" % (self.code, node.id)
-        )
+        raise _refused(self.code, "unknown name %r" % node.id)
 
     def visit_BinOp(self, node):
         left, right = self.visit(node.left), self.visit(node.right)
-        _check_size(type(node.op), left, right, self.code)
+        self.check_binary(type(node.op), left, right)
         return _BINARY[type(node.op)](left, right)
+
+    def check_binary(self, kind, left, right) -> None:
+        if kind is ast.Mult or kind is ast.Add:
+            for sequence, other in ((left, right), (right, left)):
+                if isinstance(sequence, (str, list, tuple)):
+                    if kind is ast.Add and isinstance(other, (str, list, tuple)):
+                        self.spend(len(sequence) + len(other), "concatenation")
+                    elif kind is ast.Mult and isinstance(other, int):
+                        self.spend(len(sequence) * other, "repetition")
+                    return
+        if not (isinstance(left, int) and isinstance(right, int)):
+            if kind is ast.Mod and isinstance(left, str):
+                self.check_format(left, right)
+            return
+        bits = {
+            ast.Mult: lambda: left.bit_length() + right.bit_length(),
+            ast.Pow: lambda: right * left.bit_length() if abs(left) > 1 else 0,
+            ast.LShift: lambda: left.bit_length() + right,
+        }.get(kind, lambda: 0)()
+        if bits > MAX_INT_BITS:
+            raise _refused(self.code, "the integer would have about %d bits" % bits)
+
+    def check_format(self, template: str, arguments) -> None:
+        """``%`` formatting: refuse widths and precisions that would be huge."""
+        widths = [int(n) for n in _NUMBERS.findall(template)]
+        if "*" in template:
+            values = arguments if isinstance(arguments, tuple) else (arguments,)
+            widths += [abs(v) for v in values if isinstance(v, int)]
+        if widths and max(widths) > MAX_WIDTH:
+            raise _refused(self.code, "a format width of %d" % max(widths))
 
     def visit_UnaryOp(self, node):
         return _UNARY[type(node.op)](self.visit(node.operand))
@@ -266,9 +352,9 @@ class _Evaluation:
         value = self.visit(node.value)
         allowed = METHODS.get(type(value), frozenset())
         if node.attr not in allowed:
-            raise ExpressionError(
-                "expression %r is refused: attribute %r of %s is not allowed"
-                % (self.code, node.attr, type(value).__name__)
+            raise _refused(
+                self.code,
+                "attribute %r of %s is not allowed" % (node.attr, type(value).__name__),
             )
         return getattr(value, node.attr)
 
@@ -281,13 +367,48 @@ class _Evaluation:
                 kwargs.update(self.visit(keyword.value))
             else:
                 kwargs[keyword.arg] = self.visit(keyword.value)
+        self.check_call(node.func, function, args)
         return function(*args, **kwargs)
+
+    def check_call(self, func, function, args) -> None:
+        if isinstance(func, ast.Name):
+            if func.id in _MATERIALIZING:
+                for arg in args:
+                    if isinstance(arg, range):
+                        self.spend(len(arg), "%s() of a range" % func.id)
+            return
+        owner, name = getattr(function, "__self__", None), func.attr
+        if not isinstance(owner, str):
+            return
+        if (
+            name in _WIDTH_METHODS
+            and args
+            and isinstance(args[0], int)
+            and args[0] > MAX_WIDTH
+        ):
+            raise _refused(self.code, "%s() to a width of %d" % (name, args[0]))
+        if name == "expandtabs":
+            self.spend(len(owner) * (args[0] if args else 8), "expandtabs()")
+        elif name == "replace" and len(args) >= 2:
+            old, new = args[0], args[1]
+            count = len(owner) + 1 if old == "" else owner.count(old)
+            self.spend(count * (len(new) - len(old)), "replace()")
+        elif name == "join" and args and isinstance(args[0], (list, tuple)):
+            items = args[0]
+            self.spend(
+                sum(len(i) for i in items if isinstance(i, str))
+                + len(owner) * len(items),
+                "join()",
+            )
 
     def visit_List(self, node):
         return [self.visit(element) for element in node.elts]
 
     def visit_Tuple(self, node):
         return tuple(self.visit(element) for element in node.elts)
+
+    def visit_Set(self, node):
+        return {self.visit(element) for element in node.elts}
 
     def visit_Dict(self, node):
         result = {}
@@ -310,25 +431,10 @@ class _Evaluation:
         elif node.conversion == ord("a"):
             value = ascii(value)
         spec = "" if node.format_spec is None else self.visit(node.format_spec)
+        widths = [int(n) for n in _NUMBERS.findall(spec)]
+        if widths and max(widths) > MAX_WIDTH:
+            raise _refused(self.code, "a format width of %d" % max(widths))
         return format(value, spec)
-
-
-def _check_size(op_kind, left, right, code: str) -> None:
-    """Refuse results too large to be what a flow meant (memory exhaustion)."""
-    if op_kind is ast.Mult:
-        for sequence, count in ((left, right), (right, left)):
-            if isinstance(sequence, (str, list, tuple)) and isinstance(count, int):
-                if len(sequence) * count > MAX_SEQUENCE_LENGTH:
-                    raise ExpressionError(
-                        "expression %r is refused: the repeated sequence would"
-                        " hold %d items" % (code, len(sequence) * count)
-                    )
-    elif op_kind in (ast.Pow, ast.LShift) and isinstance(right, int):
-        if isinstance(left, int) and abs(right) > MAX_EXPONENT:
-            raise ExpressionError(
-                "expression %r is refused: exponent or shift %d is too large"
-                % (code, right)
-            )
 
 
 DEFAULT_EVALUATOR = ExpressionEvaluator()

@@ -55,7 +55,30 @@ class Flow:
         flow_arguments(self.function, args, kwargs)
         return self.compiled.build(args, kwargs)
 
+    def __get__(self, instance, owner=None):
+        """A flow defined in a class is called on an instance like a method."""
+        if instance is None:
+            return self
+        return BoundFlow(self, instance)
+
     @property
     def rewritten_source(self) -> str:
         """The graph-building function the compiler generated, for debugging."""
         return self.compiled.rewritten_source if self.compiled else ""
+
+
+class BoundFlow:
+    """A flow method bound to an instance: calls pass the instance first."""
+
+    def __init__(self, flow: Flow, instance):
+        self.flow = flow
+        self.instance = instance
+
+    def __repr__(self) -> str:
+        return "<bound flow %s of %r>" % (self.flow.name, self.instance)
+
+    def __call__(self, *args, **kwargs):
+        return self.flow(self.instance, *args, **kwargs)
+
+    def graph(self, *args, **kwargs):
+        return self.flow.graph(self.instance, *args, **kwargs)

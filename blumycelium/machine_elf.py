@@ -31,8 +31,8 @@ import inspect
 import logging
 
 from .compiler.diagnostics import Diagnostic
-from .compiler.graph import current_builder, span_from_stack
-from .errors import CompileError, ElfDefinitionError, StoreError
+from .compiler.graph import FlowError, current_builder, span_from_stack
+from .errors import ElfDefinitionError, StoreError
 from .tasks import find_task_specs
 
 logger = logging.getLogger(__name__)
@@ -161,9 +161,9 @@ def _guard_task(function):
     return task
 
 
-def _direct_call_error(elf, function) -> CompileError:
+def _direct_call_error(elf, function) -> FlowError:
     name = "%s.%s" % (type(elf).__name__, function.__name__)
-    return CompileError(
+    return FlowError(
         [
             Diagnostic(
                 span_from_stack(),
@@ -181,6 +181,6 @@ def _class_revision(cls) -> str:
     source = cls.class_source()
     if source is None:
         source = "\n".join(spec.revision for spec in cls.tasks().values())
-    digest = hashlib.sha256(("%s.%s\n" % (cls.__module__, cls.__qualname__)).encode())
+    digest = hashlib.sha256(("%s\n" % cls.__qualname__).encode())
     digest.update(source.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()[:20]

@@ -84,33 +84,19 @@ class TaskSpec:
     # -- binding a call ---------------------------------------------------------
 
     def bind(self, args: tuple, kwargs: dict, where: str = "") -> dict:
-        """Map a call's arguments to parameter names, with defaults applied.
+        """Map a call's arguments to parameter names, in signature order.
 
-        Raises TypeError with a message naming the task and the fix.
+        Omitted arguments with defaults are left out: the worker's own
+        defaults apply when the task runs, as in a plain call. Raises
+        TypeError with a message naming the task and the fix.
         """
-        if self.is_simple:
-            return self._bind_simple(args, kwargs, where)
-        try:
-            bound = self.signature.bind(*args, **kwargs)
-        except TypeError as error:
-            raise TypeError("%s%s: %s" % (where, self.call_name, error)) from None
-        bound.apply_defaults()
-        return dict(bound.arguments)
-
-    def _bind_simple(self, args: tuple, kwargs: dict, where: str) -> dict:
-        if len(args) > len(self.names):
-            raise TypeError(
-                "%s%s takes %d argument%s (%s) but %d %s given"
-                % (
-                    where,
-                    self.call_name,
-                    len(self.names),
-                    "" if len(self.names) == 1 else "s",
-                    ", ".join(self.names) or "none",
-                    len(args),
-                    "was" if len(args) == 1 else "were",
-                )
-            )
+        if not self.is_simple:
+            try:
+                bound = self.signature.bind(*args, **kwargs)
+            except TypeError as error:
+                raise TypeError("%s%s: %s" % (where, self.call_name, error)) from None
+            return dict(bound.arguments)
+        self._check_count(args, where)
         bound = dict(zip(self.names, args))
         for key, value in kwargs.items():
             if key not in self.names:
@@ -123,22 +109,34 @@ class TaskSpec:
                     "%s%s got two values for %r" % (where, self.call_name, key)
                 )
             bound[key] = value
-        if len(bound) < len(self.names):
-            return self._complete(bound, where)
-        return bound
+        return self._in_order(bound, where)
 
-    def _complete(self, bound: dict, where: str) -> dict:
-        complete = {}
+    def _check_count(self, args: tuple, where: str) -> None:
+        if len(args) <= len(self.names):
+            return
+        raise TypeError(
+            "%s%s takes %d argument%s (%s) but %d %s given"
+            % (
+                where,
+                self.call_name,
+                len(self.names),
+                "" if len(self.names) == 1 else "s",
+                ", ".join(self.names) or "none",
+                len(args),
+                "was" if len(args) == 1 else "were",
+            )
+        )
+
+    def _in_order(self, bound: dict, where: str) -> dict:
+        ordered = {}
         for name in self.names:
             if name in bound:
-                complete[name] = bound[name]
-            elif name in self.defaults:
-                complete[name] = self.defaults[name]
-            else:
+                ordered[name] = bound[name]
+            elif name not in self.defaults:
                 raise TypeError(
                     "%s%s is missing the argument %r" % (where, self.call_name, name)
                 )
-        return complete
+        return ordered
 
     @property
     def call_name(self) -> str:
@@ -271,6 +269,18 @@ def find_task_specs(owner: type) -> dict[str, TaskSpec]:
                 "%s.%s: tasks must be plain methods (def %s(self, ...)), found %s"
                 % (owner.__name__, name, name, type(member).__name__)
             )
+        raw = getattr(member, "__blumycelium_function__", member)
+        if (
+            inspect.iscoroutinefunction(raw)
+            or inspect.isasyncgenfunction(raw)
+            or inspect.isgeneratorfunction(raw)
+        ):
+            raise ElfDefinitionError(
+                "%s.%s: tasks must be plain functions that return their result;"
+                " async functions and generators are not supported (the worker"
+                " runs each task to completion in its own process)"
+                % (owner.__name__, name)
+            )
         specs[name] = TaskSpec(owner, name, member)
     return specs
 
@@ -359,9 +369,7 @@ def _source_or_none(function) -> str | None:
 def _revision_of(owner: type, name: str, source: str | None, function) -> str:
     text = source if source is not None else repr(function.__code__.co_code)
     digest = hashlib.sha256()
-    digest.update(
-        ("%s:%s.%s\n" % (owner.__module__, owner.__qualname__, name)).encode()
-    )
+    digest.update(("%s.%s\n" % (owner.__qualname__, name)).encode())
     digest.update(text.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()[:20]
 

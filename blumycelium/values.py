@@ -37,6 +37,7 @@ from .errors import NotStorableError
 
 TAG = "__bm__"
 MAX_EXACT_INT = 2**53 - 1
+MAX_DEPTH = 100
 
 _NONE_TYPE = type(None)
 _PLAIN_TYPES = frozenset({str, bool, _NONE_TYPE})
@@ -83,6 +84,16 @@ class Encoder:
 
     def __init__(self):
         self.refs: set[int] = set()
+        self.depth = 0
+
+    def _enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.depth = 0
+            raise NotStorableError(
+                "the value is nested more than %d levels deep (does it contain"
+                " itself?)" % MAX_DEPTH
+            )
 
     def encode(self, value):
         kind = type(value)
@@ -92,12 +103,16 @@ class Encoder:
             return _encode_int(value)
         if kind is float:
             return _check_float(value)
-        if kind is list:
-            return self._encode_list(value)
-        if kind is tuple:
-            return {TAG: "tuple", "items": self._encode_list(value)}
-        if kind is dict:
-            return self._encode_dict(value)
+        if kind is list or kind is tuple or kind is dict:
+            self._enter()
+            try:
+                if kind is list:
+                    return self._encode_list(value)
+                if kind is tuple:
+                    return {TAG: "tuple", "items": self._encode_list(value)}
+                return self._encode_dict(value)
+            finally:
+                self.depth -= 1
         if isinstance(value, Placeholder):
             return value.encode_placeholder(self)
         raise NotStorableError(describe_unstorable(value))
@@ -267,6 +282,18 @@ def _decode_dict(mapping: dict, resolve):
 
 
 def _decode_tagged(mapping: dict, resolve):
+    try:
+        return _decode_tag(mapping, resolve)
+    except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, NotStorableError):
+            raise
+        raise NotStorableError(
+            "a stored %r document is malformed (%s: %s)"
+            % (mapping.get(TAG), type(error).__name__, error)
+        ) from error
+
+
+def _decode_tag(mapping: dict, resolve):
     tag = mapping[TAG]
     if tag == "tuple":
         return tuple(decode(mapping["items"], resolve))

@@ -38,11 +38,17 @@ import time
 import traceback
 
 from .develop import develop_templates
-from .errors import ExecutionError
+from .errors import ExecutionError, StoreError
 from .store.base import ClaimedJob, FailureDocument
 from .values import decode
 
 logger = logging.getLogger(__name__)
+
+MAX_MESSAGE = 10_000
+MAX_TRACEBACK = 100_000
+# Pauses between attempts to store a job's outcome when the store is busy
+# beyond its own lock timeout (each attempt already waits that long).
+_PERSIST_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 class ElfWorker:
@@ -90,7 +96,7 @@ class ElfWorker:
         ran = 0
         try:
             while not self._stopping and (max_jobs is None or ran < max_jobs):
-                job = self.store.claim_job(self.elf.uid, self.worker_id)
+                job = self._claim()
                 if job is None:
                     self._wait_for_changes(idle_min, idle_max)
                     continue
@@ -100,6 +106,19 @@ class ElfWorker:
             self._restore_handlers(previous)
         logger.info("elf %r stops after %d jobs", self.elf.uid, ran)
         return ran
+
+    def _claim(self) -> ClaimedJob | None:
+        try:
+            return self.store.claim_job(self.elf.uid, self.worker_id)
+        except StoreError:
+            logger.exception("elf %r cannot claim a job now; retrying", self.elf.uid)
+            self._pause(1.0)
+            return None
+
+    def _pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stopping and time.monotonic() < deadline:
+            time.sleep(min(0.05, seconds))
 
     def stop(self) -> None:
         """Ask ``serve`` to return after the job in hand."""
@@ -171,16 +190,45 @@ class ElfWorker:
             )
             self.store.release_job(job.id)
             raise
-        self.store.complete_job(job.id, result)
-        logger.info(
-            "job %s done by elf %r in %.3fs",
-            job.id,
-            self.elf.uid,
-            time.perf_counter() - started,
-        )
+        if self._persist(self.store.complete_job, job.id, result):
+            logger.info(
+                "job %s done by elf %r in %.3fs",
+                job.id,
+                self.elf.uid,
+                time.perf_counter() - started,
+            )
         return True
 
+    def _persist(self, action, job_id: str, document) -> bool:
+        """Write a job's outcome, waiting out a store that is busy for long."""
+        for pause in _PERSIST_PAUSES:
+            try:
+                if action(job_id, document):
+                    return True
+                logger.warning(
+                    "job %s of elf %r was no longer running; its outcome is not stored",
+                    job_id,
+                    self.elf.uid,
+                )
+                return False
+            except StoreError:
+                logger.exception(
+                    "job %s of elf %r: cannot store its outcome; retrying in %ss",
+                    job_id,
+                    self.elf.uid,
+                    pause,
+                )
+                time.sleep(pause)
+        logger.error(
+            "job %s of elf %r: giving up storing its outcome; it stays running",
+            job_id,
+            self.elf.uid,
+        )
+        return False
+
     def _execute(self, job: ClaimedJob):
+        if job.problem:
+            raise ExecutionError(job.problem)
         spec = self._spec(job)
         arguments = self._develop(job, spec)
         args, kwargs = spec.split_arguments(arguments)
@@ -213,10 +261,11 @@ class ElfWorker:
         return spec
 
     def _develop(self, job: ClaimedJob, spec) -> dict:
-        where = "job %s (%s, flow %s line %s): " % (
+        where = "job %s (%s, flow %s at %s:%s): " % (
             job.id,
             spec.call_name,
             job.site.get("flow"),
+            job.site.get("file"),
             job.site.get("line"),
         )
         templates = {p.name: p.value for p in job.parameters if p.has_refs}
@@ -235,19 +284,44 @@ class ElfWorker:
     def _record_failure(
         self, job: ClaimedJob, error: Exception, store_failures: bool
     ) -> None:
-        kind = type(error)
-        name = (
-            kind.__qualname__
-            if kind.__module__ == "builtins"
-            else "%s.%s" % (kind.__module__, kind.__qualname__)
-        )
         spec = self.specs.get(job.task)
+        failure = describe_failure(
+            error, store_failures, spec.revision if spec else None
+        )
+        self._persist(self.store.fail_job, job.id, failure)
+
+
+def describe_failure(
+    error: BaseException, with_traceback: bool = True, revision: str | None = None
+) -> FailureDocument:
+    """A storable record of an exception, whatever its message holds."""
+    kind = type(error)
+    name = (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else "%s.%s" % (kind.__module__, kind.__qualname__)
+    )
+    message = _safe_text(lambda: str(error), MAX_MESSAGE)
+    if not with_traceback:
+        text = "(traceback not stored: store_failures=False)"
+    else:
+        text = _safe_text(
+            lambda: "".join(traceback.format_exception(error)), MAX_TRACEBACK
+        )
+    return FailureDocument(name, message, text, revision)
+
+
+def _safe_text(produce, limit: int) -> str:
+    """Text that SQLite and JSON accept: no lone surrogates, bounded length."""
+    try:
+        text = produce()
+    except Exception as problem:
+        text = "(cannot be shown: %s raised %s)" % ("str()", type(problem).__name__)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(text) > limit:
         text = (
-            "".join(traceback.format_exception(error))
-            if store_failures
-            else "(traceback not stored: store_failures=False)"
+            text[: limit // 2]
+            + "\n[... %d characters cut ...]\n" % (len(text) - limit)
+            + text[-limit // 2 :]
         )
-        failure = FailureDocument(
-            name, str(error), text, spec.revision if spec else None
-        )
-        self.store.fail_job(job.id, failure)
+    return text

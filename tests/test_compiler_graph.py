@@ -8,7 +8,7 @@ def ref(job, key):
     return {TAG: "ref", "job": job, "key": key}
 
 
-def test_task_calls_become_jobs_with_bound_arguments_and_defaults(load_flows):
+def test_task_calls_become_jobs_with_bound_arguments_in_signature_order(load_flows):
     module = load_flows("""
         @myc.flow
         def f(x):
@@ -17,8 +17,8 @@ def test_task_calls_become_jobs_with_bound_arguments_and_defaults(load_flows):
     """)
     graph = module.f.graph(2)
     assert [job.task for job in graph.jobs] == ["task_add", "task_add"]
-    assert graph.jobs[0].arguments == {"a": 2, "b": 1}
-    assert graph.jobs[1].arguments == {"a": 2, "b": 5}
+    assert graph.jobs[0].arguments == {"a": 2}
+    assert list(graph.jobs[1].arguments.items()) == [("a", 2), ("b", 5)]
     assert graph.jobs[0].dependencies == set()
 
 
@@ -96,7 +96,7 @@ def test_static_code_runs_at_submit_time(load_flows, capsys):
             time.sleep(0)
     """)
     graph = module.f.graph(11)
-    assert [job.arguments["a"] for job in graph.jobs] == [0, 5, 10]
+    assert [job.arguments for job in graph.jobs] == [{"a": 0}, {"a": 5}, {"a": 10}]
     assert capsys.readouterr().out.splitlines()[-1] == "Sending: 10"
 
 

@@ -113,3 +113,30 @@ def test_sigint_stops_a_worker_with_exit_0(workshop, workers):
     worker = workers.start("tests.fixtures.workshop:adder")
     time.sleep(1.0)
     assert workers.stop(worker, signal.SIGINT) == 0
+
+
+def test_broken_target_modules_are_reported_in_one_line(tmp_path, db_url):
+    (tmp_path / "syntax_error.py").write_text("def broken(:\n")
+    (tmp_path / "raises.py").write_text("x = 1\nraise RuntimeError('at import')\n")
+    cases = [
+        (
+            str(tmp_path / "syntax_error.py") + ":elf",
+            "SyntaxError: invalid syntax (%s, line 1)" % (tmp_path / "syntax_error.py"),
+        ),
+        (
+            str(tmp_path / "raises.py") + ":elf",
+            "RuntimeError: at import (%s, line 2)" % (tmp_path / "raises.py"),
+        ),
+        (str(tmp_path) + ":elf", "is a directory"),
+    ]
+    for target, message in cases:
+        finished = _command("worker", target)
+        assert finished.returncode == 2, finished.stderr
+        assert message in finished.stderr, finished.stderr
+        assert "Traceback" not in finished.stderr
+
+
+def test_an_unknown_log_level_is_refused():
+    finished = _command("--log-level", "LOUD", "worker", "x:y")
+    assert finished.returncode == 2
+    assert "invalid choice: 'LOUD'" in finished.stderr

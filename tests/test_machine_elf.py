@@ -68,7 +68,8 @@ def test_tasks_are_read_into_specs_with_parameters_and_result_keys():
     spec = Weigher.tasks()["task_weigh"]
     assert spec.names == ("grams", "precise")
     assert spec.result.keys == ("weight",)
-    assert spec.bind((3,), {}) == {"grams": 3, "precise": False}
+    assert spec.bind((3,), {}) == {"grams": 3}
+    assert spec.bind((), {"precise": True, "grams": 3}) == {"grams": 3, "precise": True}
     assert "return {" in spec.source and spec.revision
 
 
@@ -126,3 +127,54 @@ def test_an_elf_without_a_mycelium_says_so_when_asked_to_run_jobs():
 def test_an_empty_uid_is_refused():
     with pytest.raises(ElfDefinitionError, match="uid must be a non-empty string"):
         Weigher("", None, "g")
+
+
+def test_async_and_generator_tasks_are_refused_at_definition():
+    with pytest.raises(ElfDefinitionError, match="async functions and generators"):
+
+        class Async(MachineElf):
+            async def task_x(self) -> None:
+                return None
+
+    with pytest.raises(ElfDefinitionError, match="Gen.task_x: tasks must be plain"):
+
+        class Gen(MachineElf):
+            def task_x(self) -> None:
+                yield 1
+
+
+_MISSING = object()
+
+
+class Keeper(MachineElf):
+    def task_get(self, key: str, default=_MISSING) -> ("found",):
+        return {"found": default is _MISSING}
+
+
+def test_omitted_defaults_are_the_workers_own(myc):
+    keeper = Keeper("keeper", myc)
+
+    @myc.flow
+    def lookup(key):
+        return keeper.task_get(key)["found"]
+
+    assert Keeper.tasks()["task_get"].bind(("k",), {}) == {"key": "k"}
+    run = lookup("k")
+    keeper.start_jobs()
+    assert run.result(timeout=5) is True
+
+
+def test_revisions_do_not_depend_on_the_module_name():
+    source = (
+        "from blumycelium import MachineElf\n"
+        "class Same(MachineElf):\n"
+        "    def task_x(self) -> None:\n"
+        "        return None\n"
+    )
+    first, second = {}, {"__name__": "__main__"}
+    exec(compile(source, "<same>", "exec"), first)
+    exec(compile(source, "<same>", "exec"), second)
+    assert (
+        first["Same"].tasks()["task_x"].revision
+        == second["Same"].tasks()["task_x"].revision
+    )

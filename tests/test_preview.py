@@ -223,3 +223,51 @@ def test_the_demos_preview_cleanly():
     assert "for nb in range(iterations):" in animals
     assert "if nb % 5 == 0:" in animals
     assert "→ elf 'calc1' (Stats)" in animals
+
+
+def test_the_preview_reports_what_submission_would_refuse(tmp_path):
+    path = tmp_path / "refused.py"
+    path.write_text(
+        PRELUDE
+        + """
+@myc.flow
+def refused(x):
+    r = calc.task_add(x)
+    assert r["sum"]
+    try:
+        calc.task_add(2)
+    except ValueError:
+        pass
+    flag = r["sum"] and calc.task_add(3)
+    other = calc.task_add(4) if r["sum"] else None
+    return r.sum
+"""
+    )
+    finished = compile_command(path)
+    assert finished.returncode == 1
+    errors = finished.stderr
+    assert "`assert` needs the value" in errors
+    assert "calc.task_add(2) is called inside try/except" in errors
+    assert errors.count("conditional jobs are not supported yet") == 2
+    assert "a task result has no attribute 'sum'" in errors
+
+
+def test_the_preview_shows_signatures_nested_tasks_and_local_lambdas(tmp_path):
+    path = tmp_path / "nested.py"
+    path.write_text(
+        PRELUDE
+        + """
+@myc.flow
+def nested(x, *more, k=2, **kw):
+    def make(v):
+        return calc.task_add(v)
+    lam = lambda r: r["sum"]
+    return lam(make(x))
+"""
+    )
+    finished = compile_command(path)
+    assert finished.returncode == 0, finished.stderr
+    out = finished.stdout
+    assert out.startswith("flow nested(x, *more, k, **kw)")
+    assert "def make(...):" in out and "j1   task calc.task_add(v)" in out
+    assert "expr" not in out

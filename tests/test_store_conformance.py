@@ -292,3 +292,22 @@ def test_a_missing_directory_is_named_in_the_error(tmp_path):
     store = open_store("sqlite:///" + str(tmp_path / "nowhere" / "x.db"))
     with pytest.raises(StoreError, match="the directory .*nowhere does not exist"):
         store.init()
+
+
+def test_another_applications_database_is_refused_and_left_as_it_was(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "app.db"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE users (name TEXT)")
+    connection.execute("INSERT INTO users VALUES ('ada')")
+    connection.commit()
+    connection.close()
+    before = path.read_bytes()
+    store = open_store("sqlite:///" + str(path))
+    with pytest.raises(StoreError, match="another application .*users"):
+        store.init()
+    assert path.read_bytes() == before
+    connection = sqlite3.connect(path)
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    connection.close()

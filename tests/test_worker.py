@@ -127,7 +127,8 @@ def test_an_expression_error_names_the_expression_and_flow_line(workshop):
     workshop.texts.start_jobs(raise_exceptions=False)
     [failure] = run.failures()
     assert failure.exception_type.endswith("ExpressionError")
-    assert "the expression `_0[5]` (flow line" in failure.message
+    assert "the expression '_0[5]' (flow line" in failure.message
+    assert "flow bad_index at " in failure.message
     assert "IndexError: list index out of range" in failure.message
 
 
@@ -191,3 +192,27 @@ def test_seed_era_get_jobs_and_drop_jobs(workshop):
     assert [job["status"] for job in everything] == ["ready", "pending", "pending"]
     workshop.mycelium.drop_jobs()
     assert workshop.mycelium.get_jobs("adder", all_jobs=True) == []
+
+
+def test_failures_that_resist_storing_are_stored_sanitized(workshop):
+    run = workshop.awkward_failures()
+    assert workshop.awkward.start_jobs(raise_exceptions=False) == 3
+    assert run.wait(timeout=5) == "failed"
+    messages = sorted(f.message for f in run.failures())
+    assert messages[0] == "(cannot be shown: str() raised ValueError)"
+    assert messages[1] == "no such file: caf\\udce9.txt"
+    assert [j.status for j in run.jobs()] == ["failed", "failed", "done"]
+
+
+def test_a_corrupt_parameter_document_fails_only_its_job(workshop, db_url):
+    run = workshop.many_noops(3)
+    connection = sqlite3.connect(db_url[len("sqlite:///") :])
+    first = connection.execute("SELECT min(job_id) FROM parameters").fetchone()[0]
+    connection.execute(
+        "UPDATE parameters SET value = '{not json' WHERE job_id = ?", (first,)
+    )
+    connection.commit()
+    connection.close()
+    assert workshop.adder.start_jobs(raise_exceptions=False) == 3
+    assert [j.status for j in run.jobs()] == ["failed", "done", "done"]
+    assert "are not valid JSON" in run.failures()[0].message

@@ -64,7 +64,14 @@ class CompiledFlow:
         """Run the flow at submit time and return the graph it built."""
         builder = GraphBuilder(self.name)
         with builder:
-            value = self.graph_function(*args, **kwargs)
+            try:
+                value = self.graph_function(*args, **kwargs)
+            except BaseException as error:
+                if builder.errors and error is not builder.errors[0]:
+                    raise builder.errors[0] from error
+                raise
+        if builder.errors:
+            raise builder.errors[0]
         return builder.finish(value, self._return_span(builder))
 
     def _return_span(self, builder: GraphBuilder) -> SourceSpan:

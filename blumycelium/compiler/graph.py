@@ -61,7 +61,23 @@ def span_from_stack() -> SourceSpan:
     return UNKNOWN_SPAN
 
 
-class NeedsConcreteValue(CompileError):  # noqa: N818 - reads as a sentence
+class FlowError(CompileError):
+    """A CompileError found while a flow builds its graph.
+
+    It records itself on the builder in scope, so that the build fails even
+    when the flow's own ``try``/``except`` catches it (CompileError is a
+    TypeError). The dispatcher's static attempts, which expect and handle
+    NeedsConcreteValue, run while the builder is *probing* and record nothing.
+    """
+
+    def __init__(self, diagnostics):
+        super().__init__(diagnostics)
+        builder = _CURRENT.get(None)
+        if builder is not None and not builder.probing:
+            builder.errors.append(self)
+
+
+class NeedsConcreteValue(FlowError):  # noqa: N818 - reads as a sentence
     """A deferred value was used where its concrete value is needed now."""
 
     def __init__(self, span: SourceSpan, message: str, hint: str):
@@ -137,14 +153,17 @@ class Deferred(Placeholder):
         self.refuse("`in` outside an expression")
 
     def __setitem__(self, key, value):
-        self.refuse(
-            "changing it",
-            "results are read-only snapshots; build a new"
-            " value instead, e.g. {**r['d'], 'k': v}",
-        )
+        self.read_only("assigning an item of")
 
     def __delitem__(self, key):
-        self.refuse("changing it", "results are read-only snapshots")
+        self.read_only("deleting an item of")
+
+    def read_only(self, action: str):
+        raise NeedsConcreteValue(
+            span_from_stack(),
+            "%s %s: task results are read-only snapshots" % (action, self.origin()),
+            "build a new value instead, e.g. {**r['d'], 'k': v} or r['items'] + [x]",
+        )
 
     def __call__(self, *args, **kwargs):
         self.refuse("calling it", "a result is data; it cannot be called")
@@ -194,7 +213,7 @@ class TaskResult(Deferred):
         try:
             self.job.spec.check_result_key(key)
         except TypeError as error:
-            raise CompileError([Diagnostic(span, str(error))]) from None
+            raise FlowError([Diagnostic(span, str(error))]) from None
         return Ref(self.job, key)
 
     def __getitem__(self, key):
@@ -364,6 +383,8 @@ class GraphBuilder:
         self.after_stack: list[set] = []
         self.try_depth = 0
         self.return_site: int | None = None
+        self.errors: list[FlowError] = []
+        self.probing = 0
 
     def __enter__(self):
         self._token = _CURRENT.set(self)
@@ -379,7 +400,7 @@ class GraphBuilder:
         try:
             bound = spec.bind(args, kwargs)
         except TypeError as error:
-            raise CompileError([Diagnostic(span, str(error))]) from None
+            raise FlowError([Diagnostic(span, str(error))]) from None
         job = JobNode(len(self.jobs), elf, spec, site_id)
         for name, value in bound.items():
             self._add_argument(job, name, value, span)
@@ -394,7 +415,7 @@ class GraphBuilder:
             job.arguments[name] = encoder.encode(value)
         except NotStorableError as error:
             error.root = name
-            raise CompileError(
+            raise FlowError(
                 [
                     Diagnostic(
                         span,
@@ -410,14 +431,14 @@ class GraphBuilder:
         try:
             job.spec.check_argument(name, value)
         except TypeError as error:
-            raise CompileError([Diagnostic(span, str(error))]) from None
+            raise FlowError([Diagnostic(span, str(error))]) from None
 
     def finish(self, value, span: SourceSpan) -> FlowGraph:
         encoder = Encoder()
         try:
             result = encode(value, "return value", encoder)
         except NotStorableError as error:
-            raise CompileError(
+            raise FlowError(
                 [
                     Diagnostic(
                         span,
@@ -430,8 +451,8 @@ class GraphBuilder:
         return FlowGraph(self.flow_name, self.jobs, result, encoder.refs)
 
 
-def _task_in_try(spec, span: SourceSpan) -> CompileError:
-    return CompileError(
+def _task_in_try(spec, span: SourceSpan) -> FlowError:
+    return FlowError(
         [
             Diagnostic(
                 span,
@@ -448,11 +469,26 @@ def current_builder() -> GraphBuilder | None:
     return _CURRENT.get(None)
 
 
+def attempt(function, *args, **kwargs):
+    """Call ``function`` while the builder probes: a NeedsConcreteValue it
+    raises is the caller's cue to build an expression node, not an error."""
+    builder = _CURRENT.get(None)
+    if builder is None:
+        return function(*args, **kwargs)
+    builder.probing += 1
+    try:
+        return function(*args, **kwargs)
+    finally:
+        builder.probing -= 1
+
+
 class AfterScope:
     """``with after(a, b):`` makes every job created inside wait for a and b."""
 
     def __init__(self, waited: tuple):
         self.jobs = set()
+        if current_builder() is None:
+            return  # the eager flow: ordering is the program's own order
         for value in waited:
             if not isinstance(value, Deferred):
                 raise TypeError(
@@ -463,13 +499,14 @@ class AfterScope:
 
     def __enter__(self):
         builder = current_builder()
-        if builder is None:
-            raise RuntimeError("after() is only meaningful inside a flow")
-        builder.after_stack.append(self.jobs)
+        if builder is not None:
+            builder.after_stack.append(self.jobs)
         return self
 
     def __exit__(self, *exc_info):
-        current_builder().after_stack.pop()
+        builder = current_builder()
+        if builder is not None:
+            builder.after_stack.pop()
 
 
 def after(*results) -> AfterScope:

@@ -17,7 +17,9 @@ from __future__ import annotations
 import ast
 import types
 
+from ..errors import CompileError
 from . import runtime
+from .diagnostics import Diagnostic, SourceSpan
 from .graph import register_rewritten_code
 from .rewrite import OPS, RewrittenFlow
 
@@ -52,9 +54,23 @@ def materialize(rewritten: RewrittenFlow, original, file: str):
     code = compile(module, file, "exec", dont_inherit=True)
     inner = _find_code(_find_code(code, _FACTORY), definition.name)
     if inner.co_freevars != free_names:
-        raise RuntimeError(
-            "internal error: the rewritten flow %r closes over %s, the original"
-            " over %s" % (definition.name, inner.co_freevars, free_names)
+        raise CompileError(
+            [
+                Diagnostic(
+                    SourceSpan(
+                        file,
+                        definition.lineno,
+                        definition.col_offset,
+                        definition.lineno,
+                        definition.col_offset + 3,
+                        definition.name,
+                    ),
+                    "flow %r closes over %s, which a compiled flow cannot share (a flow"
+                    " defined in a class cannot use super() or __class__)"
+                    % (definition.name, ", ".join(free_names) or "nothing"),
+                    "define the flow as a function, or pass what it needs as arguments",
+                )
+            ]
         )
     register_rewritten_code(inner)
     original.__globals__.setdefault(OPS, runtime)

@@ -101,8 +101,17 @@ def rewrite_flow(parsed: ParsedFlow) -> RewrittenFlow:
 def _op(name: str, *args) -> cst.Call:
     return cst.Call(
         func=cst.Attribute(value=cst.Name(OPS), attr=cst.Name(name)),
-        args=[arg if isinstance(arg, cst.Arg) else cst.Arg(arg) for arg in args],
+        args=[arg if isinstance(arg, cst.Arg) else cst.Arg(_atom(arg)) for arg in args],
     )
+
+
+def _atom(expression: cst.BaseExpression) -> cst.BaseExpression:
+    """Parenthesize what cannot stand bare as an argument or element: a tuple
+    written without parentheses, a generator expression that was a call's only
+    argument."""
+    if isinstance(expression, (cst.Tuple, cst.GeneratorExp)) and not expression.lpar:
+        return expression.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return expression
 
 
 def _literal(value) -> cst.BaseExpression:
@@ -114,7 +123,7 @@ def _literal(value) -> cst.BaseExpression:
 
 
 def _thunk(expression: cst.BaseExpression) -> cst.Lambda:
-    return cst.Lambda(params=cst.Parameters(), body=expression)
+    return cst.Lambda(params=cst.Parameters(), body=_atom(expression))
 
 
 def _keep_parens(original: cst.BaseExpression, replacement: cst.BaseExpression):
@@ -131,6 +140,7 @@ class FlowTransformer(cst.CSTTransformer):
         self.function_depth = 0
         self.pattern_depth = 0
         self.statements: list[tuple[cst.CSTNode, int]] = []
+        self.concatenated: set[int] = set()
 
     # -- bookkeeping ---------------------------------------------------------------
 
@@ -360,37 +370,41 @@ class FlowTransformer(cst.CSTTransformer):
             return arg.with_changes(value=_op("iterable", arg.value, site))
         if arg.star == "**":
             return arg.with_changes(value=_op("mapping", arg.value, site))
-        return arg
+        return arg.with_changes(value=_atom(arg.value))
 
     # -- strings and displays ---------------------------------------------------
 
     def leave_FormattedString(self, original_node, updated_node):
+        if id(original_node) in self.concatenated:
+            return updated_node  # converted with its whole concatenation
         site = self.site(original_node)
-        parts = self._fstring_parts(updated_node.parts, updated_node, site)
-        call = _op("fstring", site, *parts)
-        return _keep_parens(updated_node, call)
+        parts = self._fstring_parts(
+            updated_node.parts, original_node.parts, updated_node, site
+        )
+        return _keep_parens(updated_node, _op("fstring", site, *parts))
 
-    def _fstring_parts(self, parts, owner: cst.FormattedString, site) -> list:
+    def _fstring_parts(self, parts, originals, owner, site) -> list:
+        """Literal text as str, each replacement field as (value, conversion, spec)."""
         converted = []
-        for part in parts:
+        for part, original in zip(parts, originals):
             if isinstance(part, cst.FormattedStringText):
                 converted.append(_literal(_unescape(part.value, owner)))
                 continue
             conversion = part.conversion
             if part.equal is not None:
-                text = cst.Module([]).code_for_node(part.expression) + "="
-                converted.append(_literal(text))
+                converted.append(_literal(_self_documenting_text(original)))
                 if conversion is None and part.format_spec is None:
                     conversion = "r"
             spec = cst.Name("None")
             if part.format_spec is not None:
-                spec = _op(
-                    "fstring", site, *self._fstring_parts(part.format_spec, owner, site)
+                spec_parts = self._fstring_parts(
+                    part.format_spec, original.format_spec, owner, site
                 )
+                spec = _op("fstring", site, *spec_parts)
             converted.append(
                 cst.Tuple(
                     [
-                        cst.Element(part.expression),
+                        cst.Element(_atom(part.expression)),
                         cst.Element(_literal(conversion)),
                         cst.Element(spec),
                     ]
@@ -398,19 +412,26 @@ class FlowTransformer(cst.CSTTransformer):
             )
         return converted
 
+    def visit_ConcatenatedString(self, node) -> None:
+        self.concatenated.update((id(node.left), id(node.right)))
+
     def leave_ConcatenatedString(self, original_node, updated_node):
-        if isinstance(updated_node.left, _STRING_NODES) and isinstance(
-            updated_node.right, _STRING_NODES
-        ):
+        """Implicit concatenation holding f-strings becomes one f-string call."""
+        if id(original_node) in self.concatenated:
             return updated_node
-        call = _op(
-            "binop",
-            updated_node.left,
-            updated_node.right,
-            _literal("+"),
-            self.site(original_node),
-        )
-        return _keep_parens(updated_node, call)
+        parts = _concatenated_parts(updated_node)
+        if not any(isinstance(part, cst.FormattedString) for part in parts):
+            return updated_node
+        site = self.site(original_node)
+        converted = []
+        for part, original in zip(parts, _concatenated_parts(original_node)):
+            if isinstance(part, cst.SimpleString):
+                converted.append(_literal(part.evaluated_value))
+            else:
+                converted.extend(
+                    self._fstring_parts(part.parts, original.parts, part, site)
+                )
+        return _keep_parens(updated_node, _op("fstring", site, *converted))
 
     def leave_Dict(self, original_node, updated_node):
         if self._skip() or all(
@@ -509,9 +530,14 @@ class FlowTransformer(cst.CSTTransformer):
         symbol = _literal(_AUGMENTED[type(updated_node.operator)])
         site = self.site(original_node)
         target = updated_node.target
-        if isinstance(target, cst.Subscript) and len(target.slice) == 1:
-            key = self._subscript_key(target.slice[0])
-            if key is not None:
+        if isinstance(target, cst.Subscript):
+            keys = [self._subscript_key(element) for element in target.slice]
+            if all(key is not None for key in keys):
+                key = (
+                    keys[0]
+                    if len(keys) == 1
+                    else cst.Tuple([cst.Element(key) for key in keys])
+                )
                 return cst.Expr(
                     _op(
                         "inplace_item",
@@ -579,8 +605,25 @@ def _strip_parameters(params: cst.Parameters) -> cst.Parameters:
 
 
 def _unescape(text: str, owner: cst.FormattedString) -> str:
-    """The value of literal f-string text, with its escapes and doubled braces."""
+    """The value of literal f-string text, with its escapes and doubled braces.
+
+    A sentinel closes the text, so text ending in the quote character of a
+    triple-quoted f-string still reads as one literal.
+    """
     prefix = owner.prefix.lower().replace("f", "")
     quote = owner.quote
     literal = text.replace("{{", "{").replace("}}", "}")
-    return ast.literal_eval(prefix + quote + literal + quote)
+    return ast.literal_eval(prefix + quote + literal + "|" + quote)[:-1]
+
+
+def _self_documenting_text(part: cst.FormattedStringExpression) -> str:
+    """The text Python shows for ``{expr=}``: the field as written, up to ``=``."""
+    field = part.with_changes(conversion=None, format_spec=None)
+    return cst.Module([]).code_for_node(field)[1:-1]
+
+
+def _concatenated_parts(node) -> list:
+    """The strings of an implicit concatenation, left to right."""
+    if isinstance(node, cst.ConcatenatedString):
+        return _concatenated_parts(node.left) + _concatenated_parts(node.right)
+    return [node]

@@ -25,16 +25,18 @@ import math
 import operator
 import types
 
-from ..errors import CompileError
+from ..errors import NotStorableError
 from ..evaluator import METHOD_NAMES, METHODS, MUTATING_METHODS, SAFE_BUILTINS
 from ..tasks import did_you_mean
-from ..values import MAX_EXACT_INT
+from ..values import MAX_EXACT_INT, encode
 from .diagnostics import Diagnostic, site
 from .graph import (
     Deferred,
     Expr,
+    FlowError,
     NeedsConcreteValue,
     TaskResult,
+    attempt,
     current_builder,
 )
 
@@ -107,34 +109,27 @@ def is_deferred(value) -> bool:
     return isinstance(value, Deferred)
 
 
-def contains_deferred(value, _seen=None) -> bool:
-    """True when ``value`` is deferred or a container holding one."""
-    kind = type(value)
-    if kind in _SCALARS:
+def contains_deferred(value) -> bool:
+    """True when ``value`` is deferred or a container holding one (at any depth)."""
+    if type(value) in _SCALARS:
         return False
-    if isinstance(value, Deferred):
-        return True
-    if isinstance(value, (list, tuple)):
-        if set(map(type, value)) <= _SCALARS:
-            return False
-        return _contains_in(value, _seen)
-    if isinstance(value, dict):
-        return _contains_in(list(value.values()), _seen)
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Deferred):
+            return True
+        if isinstance(item, (list, tuple, dict)) and id(item) not in seen:
+            seen.add(id(item))
+            items = item.values() if isinstance(item, dict) else item
+            if not set(map(type, items)) <= _SCALARS:
+                stack.extend(items)
     return False
-
-
-def _contains_in(items, seen) -> bool:
-    seen = set() if seen is None else seen
-    if id(items) in seen:
-        return False
-    seen.add(id(items))
-    return any(contains_deferred(item, seen) for item in items)
 
 
 # -- building expression nodes -------------------------------------------------
 
 
-def operand(value, inputs: dict) -> ast.expr:
+def operand(value, inputs: dict, site_id: int) -> ast.expr:
     """The ast of ``value`` inside an expression node, recording its inputs."""
     if isinstance(value, Expr):
         inputs.update(value.inputs)
@@ -143,9 +138,35 @@ def operand(value, inputs: dict) -> ast.expr:
         if type(value) in (int, float) and (value < 0 or math.copysign(1, value) < 0):
             return ast.UnaryOp(ast.USub(), ast.Constant(-value))
         return ast.Constant(value)
+    builtin = _BUILTIN_BY_ID.get(id(value))
+    if builtin is not None:
+        return ast.Name(builtin, ast.Load())
+    if type(value) in (set, frozenset) and value and all(map(_is_literal, value)):
+        return ast.Set(
+            [operand(item, inputs, site_id) for item in sorted(value, key=repr)]
+        )
+    if not isinstance(value, Deferred):
+        _check_captured(value, site_id)
     name = "_%d" % next(_INPUT_IDS)
     inputs[name] = value
     return ast.Name(name, ast.Load())
+
+
+def _check_captured(value, site_id: int) -> None:
+    """A static value an expression node carries must be storable; say so here."""
+    try:
+        encode(value, "a value the expression uses")
+    except NotStorableError as error:
+        raise FlowError(
+            [
+                Diagnostic(
+                    site(site_id),
+                    str(error),
+                    "an expression on task results is evaluated on a worker, so the"
+                    " values it uses are stored with it",
+                )
+            ]
+        ) from None
 
 
 def _is_literal(value) -> bool:
@@ -161,7 +182,7 @@ def _is_literal(value) -> bool:
 
 def _expr(build, site_id: int, *values) -> Expr:
     inputs: dict = {}
-    nodes = [operand(value, inputs) for value in values]
+    nodes = [operand(value, inputs, site_id) for value in values]
     return Expr(build(*nodes), inputs, site_id)
 
 
@@ -172,7 +193,7 @@ def binop(left, right, op: str, site_id: int):
     if not (isinstance(left, Deferred) or isinstance(right, Deferred)):
         if op != "%" or not contains_deferred(right):
             try:
-                return _BINARY[op][0](left, right)
+                return attempt(_BINARY[op][0], left, right)
             except NeedsConcreteValue:
                 pass
     node_type = _BINARY[op][1]
@@ -192,7 +213,7 @@ def compare(left, right, op: str, site_id: int):
     function, node_type = _COMPARE[op]
     if not (isinstance(left, Deferred) or isinstance(right, Deferred)):
         try:
-            return function(left, right)
+            return attempt(function, left, right)
         except NeedsConcreteValue:
             pass
     return _expr(lambda a, b: ast.Compare(a, [node_type()], [b]), site_id, left, right)
@@ -250,7 +271,7 @@ def _guarded(thunk, site_id: int, where: str):
     before = len(builder.jobs) if builder else 0
     value = thunk()
     if builder is not None and len(builder.jobs) != before:
-        raise CompileError(
+        raise FlowError(
             [
                 Diagnostic(
                     site(site_id),
@@ -292,7 +313,7 @@ def getitem(value, key, site_id: int):
         return value.key(key, site(site_id))
     if not (isinstance(value, Deferred) or isinstance(key, (Deferred, DeferredSlice))):
         try:
-            return value[key]
+            return attempt(operator.getitem, value, key)
         except NeedsConcreteValue:
             pass
     if isinstance(key, (slice, DeferredSlice)):
@@ -318,7 +339,7 @@ def attribute(value, name: str, site_id: int):
     if not isinstance(value, Deferred):
         return builtins.getattr(value, name)
     if isinstance(value, TaskResult):
-        raise CompileError(
+        raise FlowError(
             [
                 Diagnostic(
                     site(site_id),
@@ -329,7 +350,7 @@ def attribute(value, name: str, site_id: int):
             ]
         )
     if name in MUTATING_METHODS:
-        raise CompileError(
+        raise FlowError(
             [
                 Diagnostic(
                     site(site_id),
@@ -341,7 +362,7 @@ def attribute(value, name: str, site_id: int):
             ]
         )
     if name not in METHOD_NAMES:
-        raise CompileError(
+        raise FlowError(
             [
                 Diagnostic(
                     site(site_id),
@@ -371,6 +392,8 @@ def call(function, site_id: int, /, *args, **kwargs):
         return _call_builtin(name, function, args, kwargs, site_id)
     if _accepts_deferred(function):
         return function(*args, **kwargs)
+    if isinstance(function, types.BuiltinFunctionType):
+        args = _materialized(args)  # so that deferred items can be seen
     if _has_deferred(args, kwargs):
         return _call_with_deferred(function, args, kwargs, site_id)
     return function(*args, **kwargs)
@@ -398,9 +421,10 @@ def _call_deferred(function, args, kwargs, site_id: int):
 
 def _call_expr(function: Expr, args, kwargs, site_id: int) -> Expr:
     inputs = dict(function.inputs)
-    arg_nodes = [operand(arg, inputs) for arg in _materialized(args)]
+    arg_nodes = [operand(arg, inputs, site_id) for arg in _materialized(args)]
     keywords = [
-        ast.keyword(key, operand(value, inputs)) for key, value in kwargs.items()
+        ast.keyword(key, operand(value, inputs, site_id))
+        for key, value in kwargs.items()
     ]
     return Expr(ast.Call(function.node, arg_nodes, keywords), inputs, site_id)
 
@@ -413,7 +437,7 @@ def _call_builtin(name, function, args, kwargs, site_id: int):
         raise _needs_now(site_id, _first_deferred(args, kwargs), "bool()")
     if name in _STRUCTURAL and not any(isinstance(a, Deferred) for a in args):
         try:
-            return function(*args, **kwargs)
+            return attempt(function, *args, **kwargs)
         except NeedsConcreteValue:
             pass
     target = Expr(ast.Name(name, ast.Load()), {}, site_id)
@@ -423,11 +447,23 @@ def _call_builtin(name, function, args, kwargs, site_id: int):
 def _call_with_deferred(function, args, kwargs, site_id: int):
     owner = getattr(function, "__self__", None)
     method = getattr(function, "__name__", "")
-    if (
-        type(owner) in METHODS
-        and method in METHODS[type(owner)]
-        and not isinstance(function, types.MethodType)
-    ):
+    if type(owner) in METHODS and not isinstance(function, types.MethodType):
+        if method not in METHODS[type(owner)]:
+            hint = (
+                "use an f-string"
+                if method in ("format", "format_map")
+                else "compute it inside a task"
+            )
+            raise FlowError(
+                [
+                    Diagnostic(
+                        site(site_id),
+                        "%s.%s() is not a method expression nodes allow on task results"
+                        % (type(owner).__name__, method),
+                        hint,
+                    )
+                ]
+            )
         target = _expr(lambda a: ast.Attribute(a, method, ast.Load()), site_id, owner)
         return _call_expr(target, args, kwargs, site_id)
     deferred = _first_deferred(args, kwargs)
@@ -528,10 +564,8 @@ def _needs_now(site_id: int, value, need: str) -> NeedsConcreteValue:
     )
 
 
-def _unsupported(site_id: int, what: str) -> CompileError:
-    return CompileError(
-        [Diagnostic(site(site_id), "%s is not supported in a flow yet" % what)]
-    )
+def _unsupported(site_id: int, what: str) -> FlowError:
+    return FlowError([Diagnostic(site(site_id), "%s is not supported yet" % what)])
 
 
 # -- assignments, strings, displays --------------------------------------------
@@ -540,7 +574,7 @@ def _unsupported(site_id: int, what: str) -> CompileError:
 def inplace(target, value, op: str, site_id: int):
     if not (isinstance(target, Deferred) or isinstance(value, Deferred)):
         try:
-            return _INPLACE[op](target, value)
+            return attempt(_INPLACE[op], target, value)
         except NeedsConcreteValue:
             pass
     return binop(target, value, op[:-1], site_id)
@@ -566,7 +600,9 @@ def fstring(site_id: int, *parts):
         return "".join(part if type(part) is str else _format(*part) for part in parts)
     inputs: dict = {}
     values = [
-        ast.Constant(part) if type(part) is str else _formatted_node(part, inputs)
+        ast.Constant(part)
+        if type(part) is str
+        else _formatted_node(part, inputs, site_id)
         for part in parts
     ]
     return Expr(ast.JoinedStr(values), inputs, site_id)
@@ -582,9 +618,9 @@ def _format(value, conversion, spec):
     return format(value, spec or "")
 
 
-def _formatted_node(part, inputs: dict) -> ast.FormattedValue:
+def _formatted_node(part, inputs: dict, site_id: int) -> ast.FormattedValue:
     value, conversion, spec = part
-    if spec is None or spec == "":
+    if spec is None or (type(spec) is str and not spec):
         spec_node = None
     elif isinstance(spec, Expr):
         inputs.update(spec.inputs)
@@ -592,7 +628,7 @@ def _formatted_node(part, inputs: dict) -> ast.FormattedValue:
     else:
         spec_node = ast.JoinedStr([ast.Constant(spec)])
     code = ord(conversion) if conversion else -1
-    return ast.FormattedValue(operand(value, inputs), code, spec_node)
+    return ast.FormattedValue(operand(value, inputs, site_id), code, spec_node)
 
 
 def dict_display(site_id: int, *items):
@@ -611,8 +647,8 @@ def dict_display(site_id: int, *items):
     inputs: dict = {}
     keys, values = [], []
     for key, value in items:
-        keys.append(None if key is SPREAD else operand(key, inputs))
-        values.append(operand(value, inputs))
+        keys.append(None if key is SPREAD else operand(key, inputs, site_id))
+        values.append(operand(value, inputs, site_id))
     return Expr(ast.Dict(keys, values), inputs, site_id)
 
 

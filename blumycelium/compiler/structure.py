@@ -147,7 +147,7 @@ def analyse_flow(parsed: ParsedFlow, function) -> FlowStructure:
         definition.name.value,
         span.file,
         span.line,
-        [p.name.value for p in _all_params(definition.params)],
+        _parameter_names(definition.params),
     )
     analyser = _Analyser(parsed, structure, _namespace(function))
     analyser.block(definition.body)
@@ -162,6 +162,17 @@ def _namespace(function) -> dict:
     except (TypeError, ValueError):
         pass
     return namespace
+
+
+def _parameter_names(params: cst.Parameters) -> list[str]:
+    """Parameter names as a call would see them: *args and **kwargs marked."""
+    names = [p.name.value for p in (*params.posonly_params, *params.params)]
+    if isinstance(params.star_arg, cst.Param):
+        names.append("*" + params.star_arg.name.value)
+    names += [p.name.value for p in params.kwonly_params]
+    if params.star_kwarg is not None:
+        names.append("**" + params.star_kwarg.name.value)
+    return names
 
 
 def _all_params(params: cst.Parameters) -> list:
@@ -182,6 +193,7 @@ class _Analyser:
         self.env: dict[str, Flowing] = {}
         self.node_ids: dict[int, str] = {}
         self.region_ids: dict[tuple, str] = {}
+        self.node_cst: dict = {}
         self.counts: dict[str, int] = {}
         self.function_depth = 0
         self.edge_keys: set = set()
@@ -220,6 +232,7 @@ class _Analyser:
             )
         )
         self.node_ids[id(cst_node)] = node_id
+        self.node_cst[node_id] = cst_node
         return node_id
 
     def add_edge(self, source, target: str, parameter=None, kind="data") -> None:
@@ -291,11 +304,54 @@ class _Analyser:
         combined = left.union(right)
         return combined if combined.deferred else STATIC
 
+    def value_BooleanOperation(self, node: cst.BooleanOperation) -> Flowing:
+        left = self.value(node.left)
+        where = "the right operand of `%s`" % (
+            "and" if isinstance(node.operator, cst.And) else "or"
+        )
+        combined = left.union(self.guarded(node.right, left.is_result, where))
+        return combined if combined.deferred else STATIC
+
+    def value_IfExp(self, node: cst.IfExp) -> Flowing:
+        test = self.value(node.test)
+        where = "a branch of a conditional expression"
+        combined = test.union(self.guarded(node.body, test.is_result, where))
+        combined = combined.union(self.guarded(node.orelse, test.is_result, where))
+        return combined if combined.deferred else STATIC
+
+    def guarded(self, expression, conditional: bool, where: str) -> Flowing:
+        """Evaluate an operand that runs only when a condition holds."""
+        before = len(self.structure.nodes)
+        value = self.value(expression)
+        created = [n for n in self.structure.nodes[before:] if n.kind == "task"]
+        if conditional and created:
+            self.report(
+                expression,
+                "a task is called in %s, which runs only when a"
+                " deferred condition holds; conditional jobs are not"
+                " supported yet" % where,
+                "call the task unconditionally and choose between results"
+                " with an expression, or decide inside a task",
+            )
+        return value
+
     def value_Lambda(self, node) -> Flowing:
         return STATIC
 
     def value_Attribute(self, node: cst.Attribute) -> Flowing:
         base = self.value(node.value)
+        if (
+            base.deferred
+            and not base.compound
+            and not base.container
+            and all(key is None for _, key in base.sources)
+        ):
+            self.report(
+                node,
+                "a task result has no attribute %r; its values are"
+                " read by key" % node.attr.value,
+                "write result[%r]" % node.attr.value,
+            )
         return Flowing(base.sources, True) if base.is_result else STATIC
 
     def value_Subscript(self, node: cst.Subscript) -> Flowing:
@@ -397,13 +453,15 @@ class _Analyser:
         ):
             if not any(value.is_result for value in values):
                 return _structural(name, values)
+        if getattr(function, "__blumycelium_flow__", False):
+            self.report(node, "calling another flow from a flow is not supported yet")
         arguments = STATIC
         for value in values:
             arguments = arguments.union(value)
         if not arguments.deferred:
             return STATIC
         if name in self.local_functions or name == "after":
-            return arguments
+            return Flowing(arguments.sources)
         if function is builtins.print:
             self.report(
                 node,
@@ -413,8 +471,6 @@ class _Analyser:
             )
         elif function is builtins.bool:
             self.refuse_deferred(node, "bool()")
-        elif getattr(function, "__blumycelium_flow__", False):
-            self.report(node, "calling another flow from a flow is not supported yet")
         elif (
             function is not None
             and SAFE_BUILTINS.get(name) is not function
@@ -577,8 +633,24 @@ class _Analyser:
     def statement_Expr(self, node: cst.Expr) -> None:
         self.value(node.value)
 
+    def statement_Assert(self, node: cst.Assert) -> None:
+        self.test(node.test, "assert")
+
+    def statement_Del(self, node: cst.Del) -> None:
+        target = node.target
+        if isinstance(target, cst.Subscript) and self.value(target.value).is_result:
+            self.report(
+                target,
+                "deleting an item of a task result: task results"
+                " are read-only snapshots",
+            )
+
     def statement_Assign(self, node: cst.Assign) -> None:
         self.note_elf_constructor(node)
+        if isinstance(node.value, cst.Lambda):
+            self.local_functions.update(
+                t.target.value for t in node.targets if isinstance(t.target, cst.Name)
+            )
         value = self.value(node.value)
         flowing = Flowing(self.materialize(value, node.value), False, value.container)
         for target in node.targets:
@@ -606,7 +678,10 @@ class _Analyser:
             self.env[node.target.value] = Flowing(self.materialize(combined, node))
 
     def statement_Return(self, node: cst.Return) -> None:
-        if node.value is None or self.function_depth:
+        if node.value is None:
+            return
+        if self.function_depth:
+            self.value(node.value)
             return
         sources = self.materialize(self.value(node.value), node.value)
         if not any(n.kind == "return" for n in self.structure.nodes):
@@ -729,8 +804,17 @@ class _Analyser:
 
     def statement_Try(self, node: cst.Try) -> None:
         self.enter_region("try", "try", node)
+        before = len(self.structure.nodes)
         self.block(node.body)
         self.leave_region()
+        for task in self.structure.nodes[before:]:
+            if task.kind == "task":
+                self.report(
+                    self.node_cst[task.id],
+                    "%s is called inside try/except; the job runs later on"
+                    " a worker, so except cannot catch its failure" % task.label,
+                    "move the task call out of the try block",
+                )
         for handler in node.handlers:
             self.block(handler.body)
         for extra in (node.orelse, node.finalbody):

@@ -131,6 +131,7 @@ class ClaimedJob:
     attempt: int
     site: dict
     parameters: list[ParameterDocument] = field(default_factory=list)
+    problem: str | None = None  # why the parameters could not be read
 
 
 @dataclass

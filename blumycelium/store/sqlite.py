@@ -184,6 +184,7 @@ class SQLiteBackend(StoreBackend):
 
     def _create_schema(self, connection: sqlite3.Connection) -> None:
         try:
+            self._check_ownership(connection)
             mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise StoreUnavailableError(
@@ -201,13 +202,38 @@ class SQLiteBackend(StoreBackend):
             ) from error
         self._initialized = True
 
+    def _check_ownership(self, connection) -> None:
+        """Refuse, before changing anything, a database another program owns."""
+        tables = {
+            row[0]
+            for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            )
+        }
+        owner = None
+        if "meta" in tables:
+            row = connection.execute(
+                "SELECT value FROM meta WHERE key = 'application'"
+            ).fetchone()
+            owner = row[0] if row else None
+        if tables and owner != "blumycelium":
+            shown = ", ".join(sorted(tables)[:5])
+            raise StoreUnavailableError(
+                "%s is an SQLite database of another application (it has the"
+                " tables %s); give the mycelium a file of its own" % (self.path, shown)
+            )
+
     def _check_version(self, connection) -> None:
         row = connection.execute(
             "SELECT value FROM meta WHERE key = 'schema_version'"
         ).fetchone()
         if row is None:
-            connection.execute(
-                "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            connection.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [
+                    ("application", "blumycelium"),
+                    ("schema_version", str(SCHEMA_VERSION)),
+                ],
             )
         elif int(row[0]) != SCHEMA_VERSION:
             raise StoreUnavailableError(
@@ -517,7 +543,13 @@ class SQLiteBackend(StoreBackend):
             attempt,
             json.loads(site),
         )
-        claimed.parameters = self.job_parameters(claimed.id)
+        try:
+            claimed.parameters = self.job_parameters(claimed.id)
+        except ValueError as error:
+            claimed.problem = (
+                "the stored parameters of job %s are not valid JSON: %s"
+                % (claimed.id, error)
+            )
         return claimed
 
     def fetch_results(self, run_id: str, indices) -> dict[int, object]:
