@@ -20,10 +20,13 @@ from .errors import (
     StoreError,
     StoreUnavailableError,
     TaskContractError,
+    TaskTimeoutError,
+    WorkerLostError,
 )
 from .flow import Flow
 from .machine_elf import MachineElf
 from .mycelium import Mycelium
+from .policy import RetryPolicy, retry, timeout
 from .run import Run
 
 __version__ = "0.1.0"
@@ -45,5 +48,10 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "TaskContractError",
+    "TaskTimeoutError",
+    "WorkerLostError",
+    "RetryPolicy",
     "after",
+    "retry",
+    "timeout",
 ]

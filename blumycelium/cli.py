@@ -1,6 +1,9 @@
 """The ``blumycelium`` command (also ``python -m blumycelium``).
 
-    blumycelium worker module:attribute [--url URL] [--once] [--log-level L]
+    blumycelium worker module:attribute [--url URL] [--once] [--lease S]
+                                        [--grace S]
+    blumycelium cancel RUN [--url URL]
+    blumycelium retry RUN [--job JOB] [--url URL]
 
 ``module`` is a dotted module importable from the current directory, or a
 path to a ``.py`` file; ``attribute`` names an elf instance in it, or a
@@ -77,8 +80,63 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--once", action="store_true", help="run the ready jobs once, then exit"
     )
+    worker.add_argument(
+        "--lease",
+        type=_positive,
+        default=None,
+        help="seconds a job stays this worker's without a heartbeat (default 30)",
+    )
+    worker.add_argument(
+        "--grace",
+        type=_positive,
+        default=30.0,
+        help="seconds to finish the job in hand after SIGTERM before giving it"
+        " back (default 30)",
+    )
     worker.set_defaults(handler=_run_worker)
+    _add_run_command(
+        commands, "cancel", _cancel_run, "cancel every job of a run not yet started"
+    )
+    retry = _add_run_command(
+        commands, "retry", _retry_run, "run the failed part of a run again"
+    )
+    retry.add_argument("--job", help="retry only this failed job of the run")
     return parser
+
+
+def _add_run_command(commands, name: str, handler, summary: str):
+    command = commands.add_parser(name, help=summary, description=summary + ".")
+    command.add_argument("run", help="the run id")
+    command.add_argument(
+        "--url", help="the mycelium URL (default: BLUMYCELIUM_URL or ./mycelium.db)"
+    )
+    command.set_defaults(handler=handler)
+    return command
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _open_run(options):
+    from .mycelium import Mycelium
+
+    return Mycelium(options.url).run(options.run)
+
+
+def _cancel_run(options) -> int:
+    cancelled = _open_run(options).cancel()
+    print("run %s cancelled: %d jobs will not run" % (options.run, cancelled))
+    return 0
+
+
+def _retry_run(options) -> int:
+    count = _open_run(options).retry(options.job)
+    print("run %s: %d jobs will run again" % (options.run, count))
+    return 0
 
 
 def _run_worker(options) -> int:
@@ -90,9 +148,9 @@ def _run_worker(options) -> int:
         os.environ[URL_VARIABLE] = options.url
     elf = load_elf(options.target)
     if options.once:
-        elf.start_jobs(store_failures=True, raise_exceptions=False)
+        elf.worker(options.lease).run_ready_jobs(raise_exceptions=False)
     else:
-        elf.serve()
+        elf.serve(lease=options.lease, grace=options.grace)
     return 0
 
 

@@ -16,11 +16,13 @@ python-arango are turned into these at the store boundary, chained with
     └── ExecutionError               something went wrong while running
         ├── ExpressionError          an expression node is refused or fails
         ├── TaskContractError        a task broke its annotations
+        ├── TaskTimeoutError         a task ran past its timeout
+        ├── WorkerLostError          a worker died with a job in hand
         └── RunFailedError           a run ended with failed jobs
 
 CompileError, ElfDefinitionError and NotStorableError are also TypeErrors, and
-NotFoundError a LookupError, so code that catches the built-in kinds keeps
-working.
+NotFoundError a LookupError, TaskTimeoutError a TimeoutError, so code that
+catches the built-in kinds keeps working.
 """
 
 from __future__ import annotations
@@ -105,6 +107,14 @@ class ExpressionError(ExecutionError):
 
 class TaskContractError(ExecutionError, TypeError):
     """A task received or returned a value its annotations do not allow."""
+
+
+class TaskTimeoutError(ExecutionError, TimeoutError):
+    """A task ran longer than its timeout and was stopped."""
+
+
+class WorkerLostError(ExecutionError):
+    """The worker running a job stopped renewing its lease (it died)."""
 
 
 class RunFailedError(ExecutionError):

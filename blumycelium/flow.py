@@ -14,6 +14,7 @@ flow, which the compiled one must match).
 from __future__ import annotations
 
 import functools
+import inspect
 
 from .compiler import compile_flow
 from .errors import CompileError
@@ -43,10 +44,27 @@ class Flow:
         return "<flow %s of %r>" % (self.name, self.mycelium)
 
     def __call__(self, *args, **kwargs):
-        """Build the graph for these arguments and submit it as a run."""
+        """Build the graph for these arguments and submit it as a run.
+
+        ``run_key="..."`` (unless the flow has a parameter of that name) makes
+        the submission idempotent: a second call with the same key returns
+        the run the first one created.
+        """
+        run_key = None
+        if "run_key" in kwargs and not self._takes_run_key:
+            run_key = kwargs.pop("run_key")
+            if not isinstance(run_key, str) or not run_key:
+                raise TypeError(
+                    "flow %s(): run_key must be a non-empty string,"
+                    " found %r" % (self.name, run_key)
+                )
         arguments = flow_arguments(self.function, args, kwargs)
         graph = self.graph(*args, **kwargs)
-        return self.mycelium.submit(self, graph, arguments)
+        return self.mycelium.submit(self, graph, arguments, run_key)
+
+    @property
+    def _takes_run_key(self) -> bool:
+        return "run_key" in inspect.signature(self.function).parameters
 
     def graph(self, *args, **kwargs):
         """The graph these arguments produce, checked but not submitted."""

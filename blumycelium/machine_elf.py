@@ -62,6 +62,7 @@ class MachineElf:
             )
         self.uid = uid
         self.mycelium = mycelium
+        self.current_job = None  # a JobContext while a worker runs a task
         self._worker = None
         if args or kwargs:
             initialize = getattr(self, "initialize", None)
@@ -130,19 +131,23 @@ class MachineElf:
         """
         return self.worker().run_ready_jobs(store_failures, raise_exceptions)
 
-    def serve(self, **options) -> int:
+    def serve(self, lease: float | None = None, **options) -> int:
         """Run this elf's jobs as they become ready, until SIGINT or SIGTERM.
 
-        Finishes the job in hand before returning; returns how many ran. See
-        ``blumycelium.worker.ElfWorker.serve`` for the options.
+        Finishes the job in hand before returning (giving it back after the
+        ``grace`` period); returns how many ran. ``lease`` is how long a job
+        stays this worker's without a heartbeat. See
+        ``blumycelium.worker.ElfWorker.serve`` for the other options.
         """
-        return self.worker().serve(**options)
+        return self.worker(lease).serve(**options)
 
-    def worker(self):
-        if self._worker is None:
-            from .worker import ElfWorker
+    def worker(self, lease: float | None = None):
+        """The worker that runs this elf's jobs in this process."""
+        from .worker import DEFAULT_LEASE, ElfWorker
 
-            self._worker = ElfWorker(self, self._require_mycelium("run jobs"))
+        if self._worker is None or (lease is not None and self._worker.lease != lease):
+            mycelium = self._require_mycelium("run jobs")
+            self._worker = ElfWorker(self, mycelium, lease or DEFAULT_LEASE)
         return self._worker
 
 

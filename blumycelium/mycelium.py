@@ -87,7 +87,7 @@ class Mycelium:
         self.store.get_run(str(run_id))
         return Run(self, str(run_id))
 
-    def submit(self, flow, graph, arguments: dict):
+    def submit(self, flow, graph, arguments: dict, run_key: str | None = None):
         """Write the graph of one flow call as a run; return its Run."""
         from .run import Run
         from .store.base import RunDocument
@@ -106,6 +106,7 @@ class Mycelium:
             graph.result,
             sorted(graph.result_dependencies),
             _job_documents(graph),
+            run_key,
         )
         run_id = self.store.submit_run(document)
         logger.info(
@@ -227,6 +228,7 @@ def _job_documents(graph) -> list:
                 for name, value in job.arguments.items()
             ],
             sorted(job.dependencies),
+            job.spec.retry.max_attempts,
         )
         for job in graph.jobs
     ]

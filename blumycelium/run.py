@@ -10,10 +10,14 @@ the flow line that created it and the exception.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from .develop import develop_templates
 from .errors import RunFailedError
+from .progress import ProgressBar
+
+logger = logging.getLogger(__name__)
 
 
 class Run:
@@ -40,20 +44,29 @@ class Run:
     def failures(self) -> list:
         return self.mycelium.store.list_failures(run_id=self.id)
 
+    def counts(self) -> dict[str, int]:
+        """How many of the run's jobs have each status."""
+        return self.mycelium.store.count_jobs(self.id)
+
     def wait(
         self,
         timeout: float | None = None,
         poll_min: float = 0.002,
         poll_max: float = 0.1,
+        progress: bool = False,
     ) -> str:
         """Block until the run ends; return its final status.
 
-        Raises TimeoutError when ``timeout`` seconds pass first.
+        Raises TimeoutError when ``timeout`` seconds pass first. With
+        ``progress``, a progress bar is drawn on stderr when it is a terminal.
         """
+        bar = ProgressBar(self.id) if progress and ProgressBar.wanted() else None
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = poll_min
         while True:
             record = self.record()
+            if bar is not None:
+                bar.update(self.counts(), record.jobs_total, record.is_finished)
             if record.is_finished:
                 return record.status
             if deadline is not None and time.monotonic() >= deadline:
@@ -76,6 +89,25 @@ class Run:
             )
             time.sleep(pause)
             delay = min(delay * 1.5, poll_max)
+
+    def cancel(self) -> int:
+        """Cancel every job not yet started; return how many were cancelled.
+
+        Jobs already running finish, and their results are kept; no other job
+        of the run starts afterwards. The run's status is ``cancelled``.
+        """
+        cancelled = self.mycelium.store.cancel_run(self.id)
+        logger.info("run %s cancelled: %d jobs will not run", self.id, cancelled)
+        return cancelled
+
+    def retry(self, job_id: str | None = None) -> int:
+        """Run the failed jobs again (or one failed job), with the jobs they
+        held up; keep every result. Return how many jobs will run again."""
+        count = self.mycelium.store.retry_jobs(
+            self.id, None if job_id is None else str(job_id)
+        )
+        logger.info("run %s: %d jobs will run again", self.id, count)
+        return count
 
     def result(self, timeout: float | None = None):
         """The flow's return value, developed; waits for the run to end."""

@@ -28,6 +28,7 @@ import typing
 from dataclasses import dataclass
 
 from .errors import ElfDefinitionError, TaskContractError
+from .policy import task_policies
 from .values import encode
 
 TASK_PREFIX = "task_"
@@ -77,6 +78,7 @@ class TaskSpec:
         self.defaults = {
             p.name: p.default for p in self.parameters if p.default is not _EMPTY
         }
+        self.retry, self.timeout = task_policies(owner, function)
         self.source = _source_or_none(function)
         self.documentation = inspect.getdoc(function)
         self.revision = _revision_of(owner, name, self.source, function)

@@ -1,66 +1,102 @@
 """The worker loop: how an elf runs its jobs.
 
-A worker serves one elf (one uid) in one process. It reads the ready jobs of
-that uid, claimed atomically and oldest first; their parameters; and the
-results those parameters reference. It writes each job's result, or its
-failure, through the store, which pushes readiness to the dependents in the
-same transaction (so workers never scan dependencies).
+A worker serves one elf (one uid) in one process. It reads the claimable
+jobs of that uid (``ready``, and past their retry delay), claimed atomically
+and oldest first; their parameters; and the results those parameters
+reference. It writes each attempt's result or failure through the store,
+which pushes readiness to the dependents in the same transaction.
 
-For each claimed job:
+For each claimed job (an *attempt*, holding a lease of ``lease`` seconds that
+the heartbeat thread renews while the task runs):
 
 1. the parameters holding references or expression nodes are developed
    (``develop.py``) and checked against the task's argument annotations;
-2. the task method runs in this process;
+2. the task method runs in the worker's main thread, under its timeout;
 3. its return value is checked against the return annotation and encoded;
-4. the result is stored and the job marked ``done``; any exception instead
-   marks it ``failed`` (and its downstream ``upstream_failed``) with the
-   exception type, message, traceback and the revision of the task that ran.
+4. the result is stored and the job marked ``done``. An exception instead is
+   recorded (type, message, traceback, task revision) as the failure of that
+   attempt; under the task's retry policy the job becomes ``ready`` again
+   after the backoff delay, otherwise it is ``failed`` and its downstream
+   ``upstream_failed``.
 
-A KeyboardInterrupt or SystemExit during a task gives the job back
-(``ready``) before it propagates.
+A KeyboardInterrupt, a SystemExit, or the end of the grace period gives the
+job back (``ready``) before the worker stops.
 
-``serve`` repeats this until SIGINT or SIGTERM: a signal sets a flag that is
-read between jobs, so the job in hand is finished first. When no job is
-ready the worker sleeps, doubling the pause from ``idle_min`` to
-``idle_max``; it asks the store again only when the store's change token says
-another process has written, so idle workers cost next to nothing and never
-take the write lock.
+``serve`` repeats this until SIGINT or SIGTERM: a signal stops the claiming,
+and the job in hand is finished, or given back once ``grace`` seconds have
+passed. An idle worker sleeps, doubling its pause from ``idle_min`` to
+``idle_max``, and asks the store again when the store's change token says
+another process wrote, or every second for delayed retries; so idle workers
+cost next to nothing and never take the write lock. Every few seconds a
+worker also gives back the jobs whose lease expired (their worker died).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 
 from .develop import develop_templates
 from .errors import ExecutionError, StoreError
-from .store.base import ClaimedJob, FailureDocument
+from .interrupts import Deadlines, Heartbeat, StopNow
+from .policy import NO_RETRY
+from .store.base import ClaimedJob, FailureDocument, WorkerDocument
 from .values import decode
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_LEASE = 30.0
 MAX_MESSAGE = 10_000
 MAX_TRACEBACK = 100_000
 # Pauses between attempts to store a job's outcome when the store is busy
 # beyond its own lock timeout (each attempt already waits that long).
 _PERSIST_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)
+_TIMED_CHECK = 1.0
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a running task may know of its job: ``self.current_job``.
+
+    ``job_id`` (with ``attempt``) makes a natural idempotency key for what a
+    task writes elsewhere: a job re-run after its worker died has the same
+    ``job_id`` and a higher ``attempt``.
+    """
+
+    job_id: str
+    run_id: str
+    index: int
+    attempt: int
 
 
 class ElfWorker:
     """Runs the jobs of one elf instance against its mycelium."""
 
-    def __init__(self, elf, mycelium):
+    def __init__(self, elf, mycelium, lease: float = DEFAULT_LEASE):
+        if lease <= 0:
+            raise ValueError("the lease must be a positive number of seconds")
         self.elf = elf
         self.mycelium = mycelium
+        self.lease = float(lease)
         self.specs = type(elf).__blumycelium_tasks__
-        self.worker_id = "%s:%d" % (socket.gethostname(), os.getpid())
+        self.worker_id = "%s:%d:%s" % (
+            socket.gethostname(),
+            os.getpid(),
+            secrets.token_hex(3),
+        )
+        self.deadlines = Deadlines()
+        self._heartbeat: Heartbeat | None = None
         self._stopping = False
         self._signals = 0
+        self._next_reap = 0.0
 
     @property
     def store(self):
@@ -71,15 +107,17 @@ class ElfWorker:
     def run_ready_jobs(
         self, store_failures: bool = True, raise_exceptions: bool = True
     ) -> int:
-        """Run ready jobs until none is left; return how many ran."""
+        """Run claimable jobs until none is left; return how many ran."""
         self.mycelium.register_elf(self.elf, store_source=True)
+        self._reap(force=True)
         ran = 0
-        while True:
-            job = self.store.claim_job(self.elf.uid, self.worker_id)
-            if job is None:
-                return ran
-            ran += 1
-            self.run_job(job, store_failures, raise_exceptions)
+        with self._beating(registered=False):
+            while True:
+                job = self.store.claim_job(self.elf.uid, self.worker_id, self.lease)
+                if job is None:
+                    return ran
+                ran += 1
+                self.run_job(job, store_failures, raise_exceptions)
 
     def serve(
         self,
@@ -87,51 +125,102 @@ class ElfWorker:
         idle_max: float = 0.05,
         handle_signals: bool = True,
         max_jobs: int | None = None,
+        grace: float | None = 30.0,
     ) -> int:
-        """Run jobs as they become ready until stopped; return how many ran."""
+        """Run jobs as they become claimable until stopped; how many ran.
+
+        After SIGINT or SIGTERM the job in hand finishes, or is given back
+        once ``grace`` seconds have passed (None: always finish it).
+        """
         self.mycelium.register_elf(self.elf, store_source=True)
+        self.store.register_worker(
+            WorkerDocument(
+                self.worker_id,
+                socket.gethostname(),
+                os.getpid(),
+                self.elf.uid,
+                self.lease,
+            )
+        )
         self._stopping = False
+        self.grace = grace
         previous = self._install_handlers() if handle_signals else None
-        logger.info("elf %r serves from %s", self.elf.uid, self.worker_id)
+        logger.info("elf %r serves as worker %s", self.elf.uid, self.worker_id)
         ran = 0
         try:
-            while not self._stopping and (max_jobs is None or ran < max_jobs):
-                job = self._claim()
-                if job is None:
-                    self._wait_for_changes(idle_min, idle_max)
-                    continue
-                self.run_job(job, store_failures=True, raise_exceptions=False)
-                ran += 1
+            with self._beating(registered=True):
+                while not self._stopping and (max_jobs is None or ran < max_jobs):
+                    job = self._claim()
+                    if job is None:
+                        self._wait_for_changes(idle_min, idle_max)
+                        continue
+                    self.run_job(job, store_failures=True, raise_exceptions=False)
+                    ran += 1
+        except StopNow:
+            pass
         finally:
             self._restore_handlers(previous)
+            self._persist_quietly(self.store.stop_worker, self.worker_id)
         logger.info("elf %r stops after %d jobs", self.elf.uid, ran)
         return ran
 
+    def stop(self, grace: float | None = None) -> None:
+        """Ask ``serve`` to return after the job in hand (given back after
+        ``grace`` seconds, when given)."""
+        self._stopping = True
+        self.deadlines.request_stop(grace)
+
     def _claim(self) -> ClaimedJob | None:
         try:
-            return self.store.claim_job(self.elf.uid, self.worker_id)
+            self._reap()
+            return self.store.claim_job(self.elf.uid, self.worker_id, self.lease)
         except StoreError:
             logger.exception("elf %r cannot claim a job now; retrying", self.elf.uid)
             self._pause(1.0)
             return None
+
+    def _reap(self, force: bool = False) -> None:
+        """Give back the jobs of dead workers (every few seconds at most)."""
+        now = time.monotonic()
+        if not force and now < self._next_reap:
+            return
+        self._next_reap = now + min(5.0, self.lease / 2)
+        reaped = self.store.reap_expired_leases()
+        if reaped:
+            logger.warning(
+                "worker %s gave back %d job(s) whose lease expired",
+                self.worker_id,
+                reaped,
+            )
 
     def _pause(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while not self._stopping and time.monotonic() < deadline:
             time.sleep(min(0.05, seconds))
 
-    def stop(self) -> None:
-        """Ask ``serve`` to return after the job in hand."""
-        self._stopping = True
-
     def _wait_for_changes(self, idle_min: float, idle_max: float) -> None:
         token = self.store.changes_token()
         delay = idle_min
-        while not self._stopping:
+        deadline = time.monotonic() + _TIMED_CHECK
+        while not self._stopping and time.monotonic() < deadline:
             time.sleep(delay)
             if self.store.changes_token() != token:
                 return
             delay = min(delay * 2, idle_max)
+
+    @contextlib.contextmanager
+    def _beating(self, registered: bool):
+        """The heartbeat thread, for as long as the worker runs jobs."""
+        heartbeat = Heartbeat(self.store, self.worker_id, self.lease, registered)
+        heartbeat.start()
+        self._heartbeat = heartbeat
+        try:
+            yield
+        finally:
+            heartbeat.stop()
+            self._heartbeat = None
+
+    # -- signals --------------------------------------------------------------
 
     def _install_handlers(self):
         if threading.current_thread() is not threading.main_thread():
@@ -144,15 +233,17 @@ class ElfWorker:
 
     def _on_signal(self, number, frame) -> None:
         self._signals += 1
-        self._stopping = True
         name = signal.Signals(number).name
         if self._signals > 1 and number == signal.SIGINT:
             raise KeyboardInterrupt
         logger.info(
-            "elf %r received %s: finishing the job in hand, then stopping",
+            "elf %r received %s: finishing the job in hand (for %ss at"
+            " most), then stopping",
             self.elf.uid,
             name,
+            self.grace,
         )
+        self.stop(self.grace)
 
     def _restore_handlers(self, previous) -> None:
         for number, handler in (previous or {}).items():
@@ -176,6 +267,8 @@ class ElfWorker:
             job.attempt,
         )
         started = time.perf_counter()
+        if self._heartbeat is not None:
+            self._heartbeat.job = (job.id, job.attempt)
         try:
             result = self._execute(job)
         except Exception as error:
@@ -188,9 +281,14 @@ class ElfWorker:
             logger.warning(
                 "job %s of elf %r interrupted; giving it back", job.id, self.elf.uid
             )
-            self.store.release_job(job.id)
+            self._persist_quietly(self.store.release_job, job.id, job.attempt)
             raise
-        if self._persist(self.store.complete_job, job.id, result):
+        finally:
+            if self._heartbeat is not None:
+                self._heartbeat.job = None
+        if self._persist(
+            job, lambda: self.store.complete_job(job.id, job.attempt, result)
+        ):
             logger.info(
                 "job %s done by elf %r in %.3fs",
                 job.id,
@@ -199,40 +297,20 @@ class ElfWorker:
             )
         return True
 
-    def _persist(self, action, job_id: str, document) -> bool:
-        """Write a job's outcome, waiting out a store that is busy for long."""
-        for pause in _PERSIST_PAUSES:
-            try:
-                if action(job_id, document):
-                    return True
-                logger.warning(
-                    "job %s of elf %r was no longer running; its outcome is not stored",
-                    job_id,
-                    self.elf.uid,
-                )
-                return False
-            except StoreError:
-                logger.exception(
-                    "job %s of elf %r: cannot store its outcome; retrying in %ss",
-                    job_id,
-                    self.elf.uid,
-                    pause,
-                )
-                time.sleep(pause)
-        logger.error(
-            "job %s of elf %r: giving up storing its outcome; it stays running",
-            job_id,
-            self.elf.uid,
-        )
-        return False
-
     def _execute(self, job: ClaimedJob):
         if job.problem:
             raise ExecutionError(job.problem)
         spec = self._spec(job)
         arguments = self._develop(job, spec)
         args, kwargs = spec.split_arguments(arguments)
-        value = spec.function(self.elf, *args, **kwargs)
+        self.elf.current_job = JobContext(job.id, job.run_id, job.index, job.attempt)
+        try:
+            with self.deadlines.running(
+                spec.timeout, "job %s (%s)" % (job.id, spec.call_name)
+            ):
+                value = spec.function(self.elf, *args, **kwargs)
+        finally:
+            self.elf.current_job = None
         return spec.check_result(value)
 
     def _spec(self, job: ClaimedJob):
@@ -285,10 +363,62 @@ class ElfWorker:
         self, job: ClaimedJob, error: Exception, store_failures: bool
     ) -> None:
         spec = self.specs.get(job.task)
+        policy = spec.retry if spec is not None else NO_RETRY
+        attempt = job.attempt - job.attempt_base
+        retry_at = None
+        if policy.retries(error, attempt):
+            retry_at = time.time() + policy.delay(attempt)
+            logger.info(
+                "job %s will be retried in %.1fs (attempt %d of %d)",
+                job.id,
+                retry_at - time.time(),
+                attempt + 1,
+                policy.max_attempts,
+            )
         failure = describe_failure(
             error, store_failures, spec.revision if spec else None
         )
-        self._persist(self.store.fail_job, job.id, failure)
+        self._persist(
+            job, lambda: self.store.fail_job(job.id, job.attempt, failure, retry_at)
+        )
+
+    # -- writing outcomes -----------------------------------------------------
+
+    def _persist(self, job: ClaimedJob, write) -> bool:
+        """Write a job's outcome, waiting out a store that is busy for long."""
+        for pause in _PERSIST_PAUSES:
+            try:
+                if write():
+                    return True
+                logger.warning(
+                    "job %s attempt %d of elf %r no longer holds the"
+                    " job; its outcome is not stored",
+                    job.id,
+                    job.attempt,
+                    self.elf.uid,
+                )
+                return False
+            except StoreError:
+                logger.exception(
+                    "job %s of elf %r: cannot store its outcome; retrying in %ss",
+                    job.id,
+                    self.elf.uid,
+                    pause,
+                )
+                time.sleep(pause)
+        logger.error(
+            "job %s of elf %r: giving up storing its outcome; its lease"
+            " will expire and another worker will run it",
+            job.id,
+            self.elf.uid,
+        )
+        return False
+
+    def _persist_quietly(self, action, *args) -> None:
+        try:
+            action(*args)
+        except StoreError:
+            logger.exception("worker %s: cannot update the store", self.worker_id)
 
 
 def describe_failure(
@@ -316,7 +446,7 @@ def _safe_text(produce, limit: int) -> str:
     try:
         text = produce()
     except Exception as problem:
-        text = "(cannot be shown: %s raised %s)" % ("str()", type(problem).__name__)
+        text = "(cannot be shown: str() raised %s)" % type(problem).__name__
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if len(text) > limit:
         text = (

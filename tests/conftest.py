@@ -15,6 +15,20 @@ from blumycelium import Mycelium
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--soak",
+        action="store_true",
+        help="run the soak test (minutes of random flows and kills)",
+    )
+    parser.addoption(
+        "--soak-minutes",
+        type=float,
+        default=3.0,
+        help="how long the soak test submits flows (default 3)",
+    )
+
+
 @pytest.fixture
 def db_url(tmp_path, monkeypatch):
     """A fresh SQLite mycelium file, also the default for Mycelium()."""

@@ -9,27 +9,12 @@ from blumycelium import errors
 
 
 def test_the_package_exports_exactly_these_names():
-    assert sorted(blumycelium.__all__) == sorted(
-        [
-            "BlumyceliumError",
-            "CompileError",
-            "ElfDefinitionError",
-            "ExecutionError",
-            "ExpressionError",
-            "Flow",
-            "MachineElf",
-            "MissingDependencyError",
-            "Mycelium",
-            "NotFoundError",
-            "NotStorableError",
-            "Run",
-            "RunFailedError",
-            "StoreError",
-            "StoreUnavailableError",
-            "TaskContractError",
-            "after",
-        ]
-    )
+    expected = """BlumyceliumError CompileError ElfDefinitionError ExecutionError
+        ExpressionError Flow MachineElf MissingDependencyError Mycelium NotFoundError
+        NotStorableError RetryPolicy Run RunFailedError StoreError
+        StoreUnavailableError TaskContractError TaskTimeoutError WorkerLostError
+        after retry timeout""".split()
+    assert sorted(blumycelium.__all__) == sorted(expected)
     for name in blumycelium.__all__:
         assert getattr(blumycelium, name) is not None
 

@@ -124,16 +124,16 @@ def test_completing_a_job_pushes_readiness_to_its_dependents(backend):
         )
     )
     first, second = backend.claim_job("worker", "w"), backend.claim_job("worker", "w")
-    assert backend.complete_job(first.id, {"v": 1})
+    assert backend.complete_job(first.id, first.attempt, {"v": 1})
     assert statuses(backend, run_id) == ["done", "running", "pending", "pending"]
-    assert backend.complete_job(second.id, {"v": 2})
+    assert backend.complete_job(second.id, second.attempt, {"v": 2})
     assert statuses(backend, run_id) == ["done", "done", "ready", "pending"]
     third = backend.claim_job("worker", "w")
-    backend.complete_job(third.id, None)
+    backend.complete_job(third.id, third.attempt, None)
     fourth = backend.claim_job("worker", "w")
     assert fourth.index == 3
     assert backend.get_run(run_id).status == "running"
-    backend.complete_job(fourth.id, {"v": 4})
+    backend.complete_job(fourth.id, fourth.attempt, {"v": 4})
     run = backend.get_run(run_id)
     assert (run.status, run.jobs_unfinished) == ("done", 0)
     assert backend.fetch_results(run_id, [0, 1, 3]) == {
@@ -148,7 +148,7 @@ def test_a_failure_marks_everything_downstream_upstream_failed(backend):
         run_of(job(0), job(1, deps=[0]), job(2, deps=[1]), job(3), job(4, deps=[3]))
     )
     first = backend.claim_job("worker", "w")
-    assert backend.fail_job(first.id, failure())
+    assert backend.fail_job(first.id, first.attempt, failure())
     assert statuses(backend, run_id) == [
         "failed",
         "upstream_failed",
@@ -158,9 +158,9 @@ def test_a_failure_marks_everything_downstream_upstream_failed(backend):
     ]
     assert backend.get_run(run_id).status == "running"
     independent = backend.claim_job("worker", "w")
-    backend.complete_job(independent.id, {})
+    backend.complete_job(independent.id, independent.attempt, {})
     last = backend.claim_job("worker", "w")
-    backend.complete_job(last.id, {})
+    backend.complete_job(last.id, last.attempt, {})
     run = backend.get_run(run_id)
     assert (run.status, run.jobs_failed, run.jobs_unfinished) == ("failed", 1, 0)
     recorded = backend.list_failures(run_id=run_id)
@@ -173,7 +173,8 @@ def test_a_failure_marks_everything_downstream_upstream_failed(backend):
 def test_identical_tracebacks_are_stored_once_and_linked_to_each_job(backend):
     run_id = backend.submit_run(run_of(job(0), job(1)))
     for _ in range(2):
-        backend.fail_job(backend.claim_job("worker", "w").id, failure("same"))
+        claimed = backend.claim_job("worker", "w")
+        backend.fail_job(claimed.id, claimed.attempt, failure("same"))
     recorded = backend.list_failures(run_id=run_id)
     assert len(recorded) == 2
     assert recorded[0].id == recorded[1].id
@@ -183,17 +184,17 @@ def test_identical_tracebacks_are_stored_once_and_linked_to_each_job(backend):
 def test_only_a_running_job_can_be_completed_or_failed(backend):
     backend.submit_run(run_of(job(0)))
     ready = backend.list_jobs()[0]
-    assert not backend.complete_job(ready.id, {})
-    assert not backend.fail_job(ready.id, failure())
+    assert not backend.complete_job(ready.id, 1, {})
+    assert not backend.fail_job(ready.id, 1, failure())
     claimed = backend.claim_job("worker", "w")
-    assert backend.complete_job(claimed.id, {})
-    assert not backend.complete_job(claimed.id, {})
+    assert backend.complete_job(claimed.id, claimed.attempt, {})
+    assert not backend.complete_job(claimed.id, claimed.attempt, {})
 
 
 def test_a_released_job_is_ready_again_and_keeps_its_attempt_count(backend):
     backend.submit_run(run_of(job(0)))
     claimed = backend.claim_job("worker", "w")
-    backend.release_job(claimed.id)
+    backend.release_job(claimed.id, claimed.attempt)
     again = backend.claim_job("worker", "w")
     assert (again.id, again.attempt) == (claimed.id, 2)
 
@@ -258,7 +259,7 @@ def _claim_all(url, queue):
         claimed = store.claim_job("worker", str(os.getpid()))
         if claimed is None:
             break
-        store.complete_job(claimed.id, {"by": os.getpid()})
+        store.complete_job(claimed.id, claimed.attempt, {"by": os.getpid()})
         mine.append(claimed.index)
     queue.put(mine)
 

@@ -30,7 +30,16 @@ Every backend keeps these rules, and the conformance suite checks them:
    the ready jobs of an elf are handed out in submission order.
 4. :meth:`fail_job` marks the job ``failed`` and every job downstream of it,
    transitively, ``upstream_failed``, with the failure linked, in one
-   transaction.
+   transaction; or, given ``retry_at``, records the failed attempt and makes
+   the job ``ready`` again, claimable from that time on.
+5. Every claim is an *attempt* with a *lease*: the attempt number fences
+   completion, failure, release and renewal, so that a worker whose lease
+   expired and whose job was handed to another cannot store an outcome.
+   :meth:`reap_expired_leases` gives expired jobs back (or fails them when
+   their attempts are spent), recording a failure for the lost attempt.
+6. :meth:`cancel_run` cancels every job of the run not yet started, in one
+   transaction; :meth:`retry_jobs` makes failed jobs ready and their
+   ``upstream_failed`` downstream pending again, keeping every result.
 
 Ids of runs and jobs are strings chosen by the backend.
 """
@@ -94,6 +103,7 @@ class JobDocument:
     site: dict
     parameters: list[ParameterDocument]
     dependencies: list[int]
+    max_attempts: int = 1
 
 
 @dataclass
@@ -132,6 +142,7 @@ class ClaimedJob:
     site: dict
     parameters: list[ParameterDocument] = field(default_factory=list)
     problem: str | None = None  # why the parameters could not be read
+    attempt_base: int = 0  # attempts made before the last manual retry
 
 
 @dataclass
@@ -150,6 +161,9 @@ class JobRecord:
     started_at: float | None
     finished_at: float | None
     worker: str | None
+    attempt_base: int = 0
+    max_attempts: int = 1
+    not_before: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -174,6 +188,32 @@ class RunRecord:
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_RUN_STATUSES
+
+
+@dataclass
+class WorkerDocument:
+    id: str
+    host: str
+    pid: int
+    elf_uid: str
+    lease: float
+
+
+@dataclass
+class WorkerRecord:
+    id: str
+    host: str
+    pid: int
+    elf_uid: str
+    lease: float
+    started_at: float
+    heartbeat_at: float
+    job_id: str | None
+    stopped_at: float | None
+
+    def is_lost(self, now: float) -> bool:
+        """Not stopped, and not heard from within its lease."""
+        return self.stopped_at is None and now - self.heartbeat_at > self.lease
 
 
 @dataclass
@@ -235,24 +275,71 @@ class StoreBackend(abc.ABC):
     # -- the worker's side ----------------------------------------------------
 
     @abc.abstractmethod
-    def claim_job(self, elf_uid: str, worker: str) -> ClaimedJob | None:
-        """Atomically take the oldest ready job of ``elf_uid``, or None."""
+    def claim_job(
+        self, elf_uid: str, worker: str, lease: float = 30.0
+    ) -> ClaimedJob | None:
+        """Atomically take the oldest claimable job of ``elf_uid``, or None.
+
+        The attempt holds a lease of ``lease`` seconds."""
 
     @abc.abstractmethod
     def fetch_results(self, run_id: str, indices) -> dict[int, object]:
         """Results of the given jobs of a run, by job index."""
 
     @abc.abstractmethod
-    def complete_job(self, job_id: str, result) -> bool:
-        """Store the result and push readiness; False if the job was not running."""
+    def complete_job(self, job_id: str, attempt: int, result) -> bool:
+        """Store the result and push readiness; False unless that attempt runs."""
 
     @abc.abstractmethod
-    def fail_job(self, job_id: str, failure: FailureDocument) -> bool:
-        """Mark the job failed and its downstream upstream_failed."""
+    def fail_job(
+        self,
+        job_id: str,
+        attempt: int,
+        failure: FailureDocument,
+        retry_at: float | None = None,
+    ) -> bool:
+        """Record the failed attempt; fail the job (and its downstream), or
+        make it ready again from ``retry_at`` on."""
 
     @abc.abstractmethod
-    def release_job(self, job_id: str) -> None:
+    def release_job(self, job_id: str, attempt: int) -> None:
         """Give a running job back (its worker stopped before finishing it)."""
+
+    @abc.abstractmethod
+    def renew_lease(self, job_id: str, attempt: int, worker: str, lease: float) -> bool:
+        """Extend the attempt's lease; False when the job is no longer its."""
+
+    @abc.abstractmethod
+    def reap_expired_leases(self) -> int:
+        """Requeue (or fail) running jobs whose lease expired; how many."""
+
+    # -- operators' actions ---------------------------------------------------
+
+    @abc.abstractmethod
+    def cancel_run(self, run_id: str) -> int:
+        """Cancel every job of the run not yet started; how many."""
+
+    @abc.abstractmethod
+    def retry_jobs(self, run_id: str, job_id: str | None = None) -> int:
+        """Re-run the run's failed jobs (or one) and what they held up."""
+
+    # -- workers --------------------------------------------------------------
+
+    @abc.abstractmethod
+    def register_worker(self, worker: WorkerDocument) -> None:
+        """Record a worker that starts serving an elf."""
+
+    @abc.abstractmethod
+    def worker_heartbeat(self, worker_id: str, job_id: str | None) -> None:
+        """The worker is alive, holding ``job_id`` (or nothing)."""
+
+    @abc.abstractmethod
+    def stop_worker(self, worker_id: str) -> None:
+        """The worker stopped cleanly."""
+
+    @abc.abstractmethod
+    def list_workers(self) -> list[WorkerRecord]:
+        """Every worker recorded, newest first."""
 
     @abc.abstractmethod
     def changes_token(self):
@@ -267,6 +354,10 @@ class StoreBackend(abc.ABC):
     @abc.abstractmethod
     def list_jobs(self, elf_uid=None, run_id=None, statuses=None) -> list[JobRecord]:
         """Jobs matching every given filter, in submission order."""
+
+    @abc.abstractmethod
+    def count_jobs(self, run_id: str) -> dict[str, int]:
+        """How many jobs of the run have each status."""
 
     @abc.abstractmethod
     def job_parameters(self, job_id: str) -> list[ParameterDocument]:

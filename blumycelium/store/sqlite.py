@@ -1,14 +1,7 @@
 """The embedded mycelium: one SQLite file shared by any number of processes.
 
-Standard library ``sqlite3`` only. The file is in WAL mode, so readers never
-block the writer and the writer never blocks readers; writes are serialized by
-SQLite's write lock, taken with ``BEGIN IMMEDIATE`` so that a transaction
-never has to be retried half-way. Every connection waits up to
-``busy_timeout`` seconds for that lock. ``synchronous=NORMAL``: a committed
-transaction survives a crash of any process; after a power loss the last
-transactions before it may be rolled back, and the file stays consistent.
-
-Connections are per thread and per process (a forked child opens its own).
+Connections, schema and transactions are in ``sqlite_connection.py``; leases,
+workers, cancellation and re-runs in ``sqlite_recovery.py``.
 
 How the rules of ``base.py`` are kept:
 
@@ -30,13 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
-import threading
 import time
-from contextlib import contextmanager
 
-from ..errors import NotFoundError, StoreError, StoreUnavailableError
+from ..errors import NotFoundError, StoreError
 from .base import (
     ClaimedJob,
     ElfDocument,
@@ -49,252 +39,21 @@ from .base import (
     StoreBackend,
     TaskDocument,
 )
+from .sqlite_connection import SQLiteConnections, dumps
+from .sqlite_recovery import RecoveryMixin
 
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_SECONDS = 60.0
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS elves (
-    uid TEXT PRIMARY KEY, class_name TEXT NOT NULL, module TEXT NOT NULL,
-    documentation TEXT, revision TEXT NOT NULL,
-    registered_at REAL NOT NULL, updated_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS elf_revisions (
-    elf_uid TEXT NOT NULL, revision TEXT NOT NULL, class_name TEXT NOT NULL,
-    source TEXT, registered_at REAL NOT NULL,
-    PRIMARY KEY (elf_uid, revision)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS task_revisions (
-    revision TEXT PRIMARY KEY, elf_class TEXT NOT NULL, task TEXT NOT NULL,
-    source TEXT, documentation TEXT, signature TEXT NOT NULL,
-    result_keys TEXT, registered_at REAL NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS flow_revisions (
-    revision TEXT PRIMARY KEY, name TEXT NOT NULL, file TEXT NOT NULL,
-    line INTEGER NOT NULL, source TEXT NOT NULL, registered_at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, flow TEXT NOT NULL,
-    flow_revision TEXT NOT NULL, run_key TEXT UNIQUE, arguments TEXT NOT NULL,
-    result TEXT NOT NULL, result_dependencies TEXT NOT NULL,
-    status TEXT NOT NULL, jobs_total INTEGER NOT NULL,
-    jobs_unfinished INTEGER NOT NULL, jobs_failed INTEGER NOT NULL DEFAULT 0,
-    submitted_at REAL NOT NULL, finished_at REAL);
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
-    idx INTEGER NOT NULL, elf_uid TEXT NOT NULL, task TEXT NOT NULL,
-    task_revision TEXT NOT NULL, site TEXT NOT NULL, status TEXT NOT NULL,
-    unfinished_dependencies INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0, worker TEXT,
-    created_at REAL NOT NULL, started_at REAL, finished_at REAL,
-    UNIQUE (run_id, idx));
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (elf_uid, id)
-    WHERE status = 'ready';
-CREATE INDEX IF NOT EXISTS jobs_by_elf ON jobs (elf_uid, status);
-CREATE TABLE IF NOT EXISTS parameters (
-    job_id INTEGER NOT NULL, position INTEGER NOT NULL, name TEXT NOT NULL,
-    value TEXT NOT NULL, has_refs INTEGER NOT NULL,
-    PRIMARY KEY (job_id, position)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS job_edges (
-    from_job INTEGER NOT NULL, to_job INTEGER NOT NULL,
-    PRIMARY KEY (from_job, to_job)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS job_edges_to ON job_edges (to_job);
-CREATE TABLE IF NOT EXISTS results (
-    job_id INTEGER PRIMARY KEY, value TEXT NOT NULL, stored_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS failures (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, traceback_hash TEXT NOT NULL UNIQUE,
-    exception_type TEXT NOT NULL, message TEXT NOT NULL,
-    traceback TEXT NOT NULL, first_seen REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS job_failures (
-    job_id INTEGER NOT NULL, attempt INTEGER NOT NULL,
-    failure_id INTEGER NOT NULL, task_revision TEXT, created_at REAL NOT NULL,
-    PRIMARY KEY (job_id, attempt)) WITHOUT ROWID;
-"""
-
-_JOB_TABLES = (
-    "runs",
-    "jobs",
-    "parameters",
-    "job_edges",
-    "results",
-    "failures",
-    "job_failures",
-)
-_ALL_TABLES = _JOB_TABLES + (
-    "elves",
-    "elf_revisions",
-    "task_revisions",
-    "flow_revisions",
-)
 _JOB_COLUMNS = (
     "id, run_id, idx, elf_uid, task, task_revision, status, site,"
     " attempts, unfinished_dependencies, created_at, started_at,"
-    " finished_at, worker"
+    " finished_at, worker, attempt_base, max_attempts, not_before"
 )
 
 
-def _dumps(data) -> str:
-    return json.dumps(data, separators=(",", ":"), allow_nan=False)
-
-
-class SQLiteBackend(StoreBackend):
+class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
     """A mycelium in one SQLite file."""
-
-    def __init__(self, path: str):
-        self.path = os.path.abspath(path)
-        self.url = "sqlite:///" + self.path
-        self._local = threading.local()
-        self._initialized = False
 
     def __repr__(self) -> str:
         return "SQLiteBackend(%r)" % self.path
-
-    # -- connections ----------------------------------------------------------
-
-    @property
-    def connection(self) -> sqlite3.Connection:
-        local = self._local
-        connection = getattr(local, "connection", None)
-        if connection is None or local.pid != os.getpid():
-            connection = self._connect()
-            local.connection, local.pid = connection, os.getpid()
-            if not self._initialized:
-                self._create_schema(connection)
-        return connection
-
-    def _connect(self) -> sqlite3.Connection:
-        directory = os.path.dirname(self.path)
-        if not os.path.isdir(directory):
-            raise StoreUnavailableError(
-                "cannot open the mycelium %s: the directory %s does not exist"
-                % (self.path, directory)
-            )
-        try:
-            connection = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_SECONDS,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            connection.execute("PRAGMA synchronous = NORMAL")
-            connection.execute("PRAGMA foreign_keys = OFF")
-        except sqlite3.Error as error:
-            raise StoreUnavailableError(
-                "cannot open the mycelium %s: %s" % (self.path, error)
-            ) from error
-        return connection
-
-    def _create_schema(self, connection: sqlite3.Connection) -> None:
-        try:
-            self._check_ownership(connection)
-            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise StoreUnavailableError(
-                    "cannot put the mycelium %s in WAL mode (it is %s); is it on"
-                    " a network file system?" % (self.path, mode)
-                )
-            with self._write(connection):
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        connection.execute(statement)
-                self._check_version(connection)
-        except sqlite3.DatabaseError as error:
-            raise StoreUnavailableError(
-                "cannot use %s as a mycelium: %s" % (self.path, error)
-            ) from error
-        self._initialized = True
-
-    def _check_ownership(self, connection) -> None:
-        """Refuse, before changing anything, a database another program owns."""
-        tables = {
-            row[0]
-            for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'"
-            )
-        }
-        owner = None
-        if "meta" in tables:
-            row = connection.execute(
-                "SELECT value FROM meta WHERE key = 'application'"
-            ).fetchone()
-            owner = row[0] if row else None
-        if tables and owner != "blumycelium":
-            shown = ", ".join(sorted(tables)[:5])
-            raise StoreUnavailableError(
-                "%s is an SQLite database of another application (it has the"
-                " tables %s); give the mycelium a file of its own" % (self.path, shown)
-            )
-
-    def _check_version(self, connection) -> None:
-        row = connection.execute(
-            "SELECT value FROM meta WHERE key = 'schema_version'"
-        ).fetchone()
-        if row is None:
-            connection.executemany(
-                "INSERT INTO meta VALUES (?, ?)",
-                [
-                    ("application", "blumycelium"),
-                    ("schema_version", str(SCHEMA_VERSION)),
-                ],
-            )
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise StoreUnavailableError(
-                "the mycelium %s has schema version %s; this blumycelium reads"
-                " version %d" % (self.path, row[0], SCHEMA_VERSION)
-            )
-
-    @contextmanager
-    def _write(self, connection=None):
-        """One write transaction, taken with the write lock up front."""
-        connection = connection or self.connection
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as error:
-            raise StoreError(
-                "cannot write to the mycelium %s: %s" % (self.path, error)
-            ) from error
-        try:
-            yield connection
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        else:
-            try:
-                connection.execute("COMMIT")
-            except sqlite3.Error as error:
-                connection.execute("ROLLBACK")
-                raise StoreError(
-                    "cannot commit to the mycelium %s: %s" % (self.path, error)
-                ) from error
-
-    def _read(self, sql: str, parameters=()) -> list:
-        try:
-            return self.connection.execute(sql, parameters).fetchall()
-        except sqlite3.Error as error:
-            raise StoreError(
-                "cannot read the mycelium %s: %s" % (self.path, error)
-            ) from error
-
-    def init(self) -> None:
-        self.connection  # noqa: B018 - opening creates the schema
-
-    def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None and self._local.pid == os.getpid():
-            connection.close()
-        self._local = threading.local()
-
-    def drop_jobs(self) -> None:
-        self._delete(_JOB_TABLES)
-
-    def drop(self) -> None:
-        self._delete(_ALL_TABLES)
-
-    def _delete(self, tables) -> None:
-        with self._write() as connection:
-            for table in tables:
-                connection.execute("DELETE FROM %s" % table)
-
-    def changes_token(self):
-        return self.connection.execute("PRAGMA data_version").fetchone()[0]
 
     # -- elves ----------------------------------------------------------------
 
@@ -334,7 +93,7 @@ class SQLiteBackend(StoreBackend):
                         t.source,
                         t.documentation,
                         t.signature,
-                        None if t.result_keys is None else _dumps(t.result_keys),
+                        None if t.result_keys is None else dumps(t.result_keys),
                         now,
                     )
                     for t in tasks
@@ -379,12 +138,18 @@ class SQLiteBackend(StoreBackend):
     def submit_run(self, run: RunDocument) -> str:
         now = time.time()
         with self._write() as connection:
+            if run.run_key is not None:
+                existing = connection.execute(
+                    "SELECT id FROM runs WHERE run_key = ?", (run.run_key,)
+                ).fetchone()
+                if existing is not None:
+                    return str(existing[0])
             run_id = self._insert_run(connection, run, now)
             ids = self._insert_jobs(connection, run_id, run.jobs, now)
             connection.executemany(
                 "INSERT INTO parameters VALUES (?, ?, ?, ?, ?)",
                 [
-                    (ids[job.index], position, p.name, _dumps(p.value), int(p.has_refs))
+                    (ids[job.index], position, p.name, dumps(p.value), int(p.has_refs))
                     for job in run.jobs
                     for position, p in enumerate(job.parameters)
                 ],
@@ -420,9 +185,9 @@ class SQLiteBackend(StoreBackend):
                 run.flow,
                 run.flow_revision,
                 run.run_key,
-                _dumps(run.arguments),
-                _dumps(run.result),
-                _dumps(sorted(run.result_dependencies)),
+                dumps(run.arguments),
+                dumps(run.result),
+                dumps(sorted(run.result_dependencies)),
                 "done" if finished else "running",
                 len(run.jobs),
                 len(run.jobs),
@@ -441,8 +206,8 @@ class SQLiteBackend(StoreBackend):
         ids = {job.index: first + position for position, job in enumerate(jobs)}
         connection.executemany(
             "INSERT INTO jobs (id, run_id, idx, elf_uid, task, task_revision,"
-            " site, status, unfinished_dependencies, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " site, status, unfinished_dependencies, created_at, max_attempts)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     ids[job.index],
@@ -451,10 +216,11 @@ class SQLiteBackend(StoreBackend):
                     job.elf_uid,
                     job.task,
                     job.task_revision,
-                    _dumps(job.site),
+                    dumps(job.site),
                     "pending" if job.dependencies else "ready",
                     len(job.dependencies),
                     now,
+                    job.max_attempts,
                 )
                 for job in jobs
             ],
@@ -503,28 +269,33 @@ class SQLiteBackend(StoreBackend):
 
     # -- the worker's side ----------------------------------------------------
 
-    def claim_job(self, elf_uid: str, worker: str) -> ClaimedJob | None:
+    def claim_job(
+        self, elf_uid: str, worker: str, lease: float = 30.0
+    ) -> ClaimedJob | None:
         connection = self.connection
         while True:
             row = connection.execute(
-                "SELECT id FROM jobs WHERE elf_uid = ? AND status = 'ready'"
-                " ORDER BY id LIMIT 1",
-                (elf_uid,),
+                "SELECT id FROM jobs WHERE elf_uid = ? AND status = 'ready' AND"
+                " coalesce(not_before, 0) <= ? ORDER BY id LIMIT 1",
+                (elf_uid, time.time()),
             ).fetchone()
             if row is None:
                 return None
-            claimed = self._take(connection, row[0], worker)
+            claimed = self._take(connection, row[0], worker, lease)
             if claimed is not None:
                 return claimed
 
-    def _take(self, connection, job_id: int, worker: str) -> ClaimedJob | None:
+    def _take(
+        self, connection, job_id: int, worker: str, lease: float
+    ) -> ClaimedJob | None:
+        now = time.time()
         try:
             row = connection.execute(
                 "UPDATE jobs SET status = 'running', attempts = attempts + 1,"
-                " started_at = ?, worker = ? WHERE id = ? AND status = 'ready'"
-                " RETURNING id, run_id, idx, elf_uid, task, task_revision,"
-                " attempts, site",
-                (time.time(), worker, job_id),
+                " started_at = ?, worker = ?, lease_expires_at = ?, not_before ="
+                " NULL WHERE id = ? AND status = 'ready' RETURNING id, run_id,"
+                " idx, elf_uid, task, task_revision, attempts, site, attempt_base",
+                (now, worker, now + lease, job_id),
             ).fetchone()
         except sqlite3.Error as error:
             raise StoreError(
@@ -532,7 +303,7 @@ class SQLiteBackend(StoreBackend):
             ) from error
         if row is None:
             return None
-        identifier, run_id, index, elf_uid, task, revision, attempt, site = row
+        identifier, run_id, index, elf_uid, task, revision, attempt, site, base = row
         claimed = ClaimedJob(
             str(identifier),
             str(run_id),
@@ -542,6 +313,7 @@ class SQLiteBackend(StoreBackend):
             revision,
             attempt,
             json.loads(site),
+            attempt_base=base,
         )
         try:
             claimed.parameters = self.job_parameters(claimed.id)
@@ -564,12 +336,12 @@ class SQLiteBackend(StoreBackend):
         )
         return {index: json.loads(value) for index, value in rows}
 
-    def complete_job(self, job_id: str, result) -> bool:
-        text = _dumps(result)
+    def complete_job(self, job_id: str, attempt: int, result) -> bool:
+        text = dumps(result)
         identifier = _int_id(job_id, "job")
         now = time.time()
         with self._write() as connection:
-            run_id = self._finish(connection, identifier, "done", now)
+            run_id = self._finish(connection, identifier, attempt, "done", now)
             if run_id is None:
                 return False
             connection.execute(
@@ -587,11 +359,15 @@ class SQLiteBackend(StoreBackend):
             self._count_down(connection, run_id, 1, 0, now)
         return True
 
-    def _finish(self, connection, identifier: int, status: str, now: float):
+    def _finish(
+        self, connection, identifier: int, attempt: int, status: str, now: float
+    ):
+        """End the attempt; the run id, or None when it is not running."""
         row = connection.execute(
-            "UPDATE jobs SET status = ?, finished_at = ? WHERE id = ? AND"
-            " status = 'running' RETURNING run_id",
-            (status, now, identifier),
+            "UPDATE jobs SET status = ?, finished_at = ?, lease_expires_at = NULL"
+            " WHERE id = ? AND status = 'running' AND attempts = ? RETURNING"
+            " run_id",
+            (status, now, identifier, attempt),
         ).fetchone()
         return None if row is None else row[0]
 
@@ -608,49 +384,82 @@ class SQLiteBackend(StoreBackend):
             (finished, failed, finished, failed, finished, now, run_id),
         )
 
-    def fail_job(self, job_id: str, failure: FailureDocument) -> bool:
+    def fail_job(
+        self,
+        job_id: str,
+        attempt: int,
+        failure: FailureDocument,
+        retry_at: float | None = None,
+    ) -> bool:
         identifier = _int_id(job_id, "job")
-        digest = _traceback_hash(failure)
         now = time.time()
         with self._write() as connection:
-            attempt = connection.execute(
-                "SELECT attempts FROM jobs WHERE id = ?", (identifier,)
-            ).fetchone()
-            run_id = self._finish(connection, identifier, "failed", now)
-            if run_id is None:
-                return False
-            failure_id = self._store_failure(connection, failure, digest, now)
-            connection.execute(
-                "INSERT OR REPLACE INTO job_failures VALUES (?, ?, ?, ?, ?)",
-                (identifier, attempt[0], failure_id, failure.task_revision, now),
-            )
-            downstream = connection.execute(
-                "UPDATE jobs SET status = 'upstream_failed', finished_at = ?"
-                " WHERE status IN ('pending', 'ready') AND id IN (WITH RECURSIVE"
-                " downstream(id) AS (SELECT to_job FROM job_edges WHERE from_job"
-                " = ? UNION SELECT e.to_job FROM job_edges e JOIN downstream d"
-                " ON e.from_job = d.id) SELECT id FROM downstream) RETURNING id",
-                (now, identifier),
-            ).fetchall()
-            self._count_down(connection, run_id, 1 + len(downstream), 1, now)
+            if retry_at is not None:
+                if not self._requeue(connection, identifier, attempt, retry_at):
+                    return False
+            else:
+                run_id = self._finish(connection, identifier, attempt, "failed", now)
+                if run_id is None:
+                    return False
+                self._fail_downstream(connection, identifier, run_id, now)
+            self._link_failure(connection, identifier, attempt, failure, now)
         return True
 
-    def _store_failure(self, connection, failure, digest: str, now: float) -> int:
+    def _requeue(
+        self, connection, identifier: int, attempt: int, not_before: float
+    ) -> bool:
+        return (
+            connection.execute(
+                "UPDATE jobs SET status = 'ready', worker = NULL, lease_expires_at ="
+                " NULL, not_before = ? WHERE id = ? AND status = 'running' AND"
+                " attempts = ?",
+                (not_before, identifier, attempt),
+            ).rowcount
+            == 1
+        )
+
+    def _fail_downstream(
+        self, connection, identifier: int, run_id: int, now: float
+    ) -> None:
+        downstream = connection.execute(
+            "UPDATE jobs SET status = 'upstream_failed', finished_at = ?"
+            " WHERE status IN ('pending', 'ready') AND id IN (WITH RECURSIVE"
+            " downstream(id) AS (SELECT to_job FROM job_edges WHERE from_job"
+            " = ? UNION SELECT e.to_job FROM job_edges e JOIN downstream d"
+            " ON e.from_job = d.id) SELECT id FROM downstream) RETURNING id",
+            (now, identifier),
+        ).fetchall()
+        self._count_down(connection, run_id, 1 + len(downstream), 1, now)
+
+    def _link_failure(
+        self,
+        connection,
+        identifier: int,
+        attempt: int,
+        failure: FailureDocument,
+        now: float,
+    ) -> None:
+        digest = _traceback_hash(failure)
         connection.execute(
             "INSERT OR IGNORE INTO failures (traceback_hash, exception_type,"
             " message, traceback, first_seen) VALUES (?, ?, ?, ?, ?)",
             (digest, failure.exception_type, failure.message, failure.traceback, now),
         )
-        return connection.execute(
+        failure_id = connection.execute(
             "SELECT id FROM failures WHERE traceback_hash = ?", (digest,)
         ).fetchone()[0]
+        connection.execute(
+            "INSERT OR REPLACE INTO job_failures VALUES (?, ?, ?, ?, ?)",
+            (identifier, attempt, failure_id, failure.task_revision, now),
+        )
 
-    def release_job(self, job_id: str) -> None:
+    def release_job(self, job_id: str, attempt: int) -> None:
         with self._write() as connection:
             connection.execute(
                 "UPDATE jobs SET status = 'ready', worker = NULL, started_at ="
-                " NULL WHERE id = ? AND status = 'running'",
-                (_int_id(job_id, "job"),),
+                " NULL, lease_expires_at = NULL WHERE id = ? AND status ="
+                " 'running' AND attempts = ?",
+                (_int_id(job_id, "job"), attempt),
             )
 
     # -- reading --------------------------------------------------------------
@@ -680,6 +489,13 @@ class SQLiteBackend(StoreBackend):
             "SELECT %s FROM jobs%s ORDER BY id" % (_JOB_COLUMNS, where), parameters
         )
         return [_job_record(row) for row in rows]
+
+    def count_jobs(self, run_id: str) -> dict[str, int]:
+        rows = self._read(
+            "SELECT status, count(*) FROM jobs WHERE run_id = ? GROUP BY status",
+            (_int_id(run_id, "run"),),
+        )
+        return dict(rows)
 
     def job_parameters(self, job_id: str) -> list[ParameterDocument]:
         rows = self._read(
@@ -718,38 +534,9 @@ class SQLiteBackend(StoreBackend):
 
 
 def _job_record(row) -> JobRecord:
-    (
-        identifier,
-        run_id,
-        index,
-        elf_uid,
-        task,
-        revision,
-        status,
-        site,
-        attempts,
-        unfinished,
-        created,
-        started,
-        finished,
-        worker,
-    ) = row
-    return JobRecord(
-        str(identifier),
-        str(run_id),
-        index,
-        elf_uid,
-        task,
-        revision,
-        status,
-        json.loads(site),
-        attempts,
-        unfinished,
-        created,
-        started,
-        finished,
-        worker,
-    )
+    values = list(row)
+    values[0], values[1], values[7] = str(row[0]), str(row[1]), json.loads(row[7])
+    return JobRecord(*values)
 
 
 def _int_id(value, kind: str) -> int:
