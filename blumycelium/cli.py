@@ -1,37 +1,39 @@
 """The ``blumycelium`` command (also ``python -m blumycelium``).
 
-    blumycelium worker module:attribute [--url URL] [--once] [--lease S]
-                                        [--grace S]
-    blumycelium cancel RUN [--url URL]
-    blumycelium retry RUN [--job JOB] [--url URL]
+    blumycelium worker module:attribute [--processes N] [--once]
+                                        [--lease S] [--grace S]
+    blumycelium runs [--limit N]
+    blumycelium show RUN [--format text|dot|mermaid|json|svg]
+    blumycelium jobs [--run R] [--elf E] [--status S]
+    blumycelium job JOB
+    blumycelium failures [--run R]
+    blumycelium elves
+    blumycelium workers
+    blumycelium watch RUN
+    blumycelium retry RUN [--job JOB]   |   blumycelium retry --job JOB
+    blumycelium cancel RUN
+    blumycelium purge --before DATE
 
-``module`` is a dotted module importable from the current directory, or a
-path to a ``.py`` file; ``attribute`` names an elf instance in it, or a
-factory (a class or function called without arguments) returning one. The
-worker serves that elf until SIGINT or SIGTERM, finishes the job in hand and
-exits 0. ``--url`` sets ``BLUMYCELIUM_URL`` before the module is imported, so
-a module that builds ``Mycelium()`` uses that store.
-
-Errors (bad target, store unreachable) are one line on stderr and exit 2.
-This is the only place blumycelium configures logging.
+Every command takes ``--url`` (default: ``BLUMYCELIUM_URL``, else
+``./mycelium.db``, as ``Mycelium()``), and every listing ``--json`` for
+scripts. Errors (no such run, store unreachable, bad URL) are one line on
+stderr and exit status 2. This is the only place blumycelium configures
+logging.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
-import os
-import signal
 import sys
+import time
+from datetime import datetime
 
+from . import views
+from .console import Console
 from .errors import BlumyceliumError
-from .loading import LoadError, import_module
-from .urls import URL_VARIABLE
-
-
-class CommandError(Exception):
-    """A user error the command reports in one line."""
+from .progress import ProgressBar
+from .worker_command import CommandError, run_worker
 
 
 def main(argv=None) -> int:
@@ -50,6 +52,8 @@ def main(argv=None) -> int:
     except (CommandError, BlumyceliumError) as error:
         print("blumycelium: error: %s" % error, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,14 +62,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level",
-        default="INFO",
+        default="WARNING",
         type=str.upper,
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="DEBUG, INFO (default), WARNING or ERROR",
+        help="DEBUG, INFO, WARNING (default) or ERROR",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url", help="the mycelium URL (default: BLUMYCELIUM_URL or ./mycelium.db)"
+    )
+    listing = argparse.ArgumentParser(add_help=False, parents=[common])
+    listing.add_argument("--json", action="store_true", help="JSON for scripts")
+    _add_worker(commands, common)
+    _add_views(commands, listing)
+    _add_actions(commands, common)
+    return parser
+
+
+def _add_worker(commands, common) -> None:
     worker = commands.add_parser(
         "worker",
+        parents=[common],
         help="serve one elf's jobs until SIGINT/SIGTERM",
         description="Serve the jobs of one elf until SIGINT or SIGTERM.",
     )
@@ -75,10 +93,13 @@ def _parser() -> argparse.ArgumentParser:
         help="an elf instance, or a factory returning one",
     )
     worker.add_argument(
-        "--url", help="the mycelium URL (default: BLUMYCELIUM_URL or ./mycelium.db)"
+        "--once", action="store_true", help="run the ready jobs once, then exit"
     )
     worker.add_argument(
-        "--once", action="store_true", help="run the ready jobs once, then exit"
+        "--processes",
+        type=int,
+        default=1,
+        help="run this many worker processes (default 1)",
     )
     worker.add_argument(
         "--lease",
@@ -90,25 +111,77 @@ def _parser() -> argparse.ArgumentParser:
         "--grace",
         type=_positive,
         default=30.0,
-        help="seconds to finish the job in hand after SIGTERM before giving it"
-        " back (default 30)",
+        help="seconds to finish the job in hand after SIGTERM"
+        " before giving it back (default 30)",
     )
-    worker.set_defaults(handler=_run_worker)
-    _add_run_command(
-        commands, "cancel", _cancel_run, "cancel every job of a run not yet started"
-    )
-    retry = _add_run_command(
-        commands, "retry", _retry_run, "run the failed part of a run again"
-    )
-    retry.add_argument("--job", help="retry only this failed job of the run")
-    return parser
+    worker.set_defaults(handler=run_worker)
 
 
-def _add_run_command(commands, name: str, handler, summary: str):
-    command = commands.add_parser(name, help=summary, description=summary + ".")
-    command.add_argument("run", help="the run id")
-    command.add_argument(
-        "--url", help="the mycelium URL (default: BLUMYCELIUM_URL or ./mycelium.db)"
+def _add_views(commands, listing) -> None:
+    runs = _command(commands, "runs", listing, _runs, "recent runs")
+    runs.add_argument("--limit", type=int, default=50)
+    show = _command(commands, "show", listing, _show, "one run's graph of jobs")
+    show.add_argument("run")
+    show.add_argument(
+        "--format", default="text", choices=["text", "dot", "mermaid", "json", "svg"]
+    )
+    jobs = _command(commands, "jobs", listing, _jobs, "jobs, filtered")
+    jobs.add_argument("--run")
+    jobs.add_argument("--elf")
+    jobs.add_argument("--status")
+    job = _command(
+        commands,
+        "job",
+        listing,
+        _job,
+        "one job: parameters, result, attempts, failures",
+    )
+    job.add_argument("job")
+    failures = _command(
+        commands, "failures", listing, _failures, "failures grouped by traceback"
+    )
+    failures.add_argument("--run")
+    _command(commands, "elves", listing, _elves, "registered elves")
+    _command(commands, "workers", listing, _workers, "workers, live and lost")
+
+
+def _add_actions(commands, common) -> None:
+    watch = _command(commands, "watch", common, _watch, "follow a run until it ends")
+    watch.add_argument("run")
+    cancel = _command(
+        commands, "cancel", common, _cancel, "cancel every job of a run not yet started"
+    )
+    cancel.add_argument("run")
+    retry = _command(
+        commands,
+        "retry",
+        common,
+        _retry,
+        "run the failed part of a run (or one failed job) again",
+    )
+    retry.add_argument("run", nargs="?")
+    retry.add_argument("--job", help="retry only this failed job")
+    purge = _command(
+        commands,
+        "purge",
+        common,
+        _purge,
+        "delete finished runs and all that hangs on them",
+    )
+    purge.add_argument(
+        "--before",
+        required=True,
+        type=_date,
+        help="a date or time, e.g. 2026-12-01 or 2026-12-01T12:00",
+    )
+
+
+def _command(commands, name, parent, handler, summary):
+    command = commands.add_parser(
+        name,
+        parents=[parent],
+        help=summary,
+        description=summary[0].upper() + summary[1:] + ".",
     )
     command.set_defaults(handler=handler)
     return command
@@ -121,83 +194,123 @@ def _positive(text: str) -> float:
     return value
 
 
-def _open_run(options):
+def _date(text: str) -> float:
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "%r is not a date; write 2026-12-01 or 2026-12-01T12:00" % text
+        ) from None
+
+
+def _store(options):
     from .mycelium import Mycelium
 
-    return Mycelium(options.url).run(options.run)
+    return Mycelium(options.url).store
 
 
-def _cancel_run(options) -> int:
-    cancelled = _open_run(options).cancel()
+def _output(options, data, show) -> int:
+    console = Console()
+    if getattr(options, "json", False):
+        console.json(data)
+    else:
+        show(console, data)
+    return 0
+
+
+def _runs(options) -> int:
+    return _output(
+        options, views.runs_data(_store(options), options.limit), views.show_runs
+    )
+
+
+def _show(options) -> int:
+    graph = views.graph_data(_store(options), options.run)
+    if options.json or options.format == "json":
+        Console().json(graph)
+    elif options.format == "text":
+        views.show_graph(Console(), graph)
+    else:
+        sys.stdout.write(views.render_graph(graph, options.format))
+    return 0
+
+
+def _jobs(options) -> int:
+    data = views.jobs_data(_store(options), options.run, options.elf, options.status)
+    return _output(options, data, views.show_jobs)
+
+
+def _job(options) -> int:
+    return _output(
+        options, views.job_detail_data(_store(options), options.job), views.show_job
+    )
+
+
+def _failures(options) -> int:
+    return _output(
+        options, views.failures_data(_store(options), options.run), views.show_failures
+    )
+
+
+def _elves(options) -> int:
+    return _output(options, views.elves_data(_store(options)), views.show_elves)
+
+
+def _workers(options) -> int:
+    return _output(options, views.workers_data(_store(options)), views.show_workers)
+
+
+def _watch(options) -> int:
+    store = _store(options)
+    run = store.get_run(options.run)
+    bar = ProgressBar(run.id, sys.stdout) if ProgressBar.wanted(sys.stdout) else None
+    last = None
+    while True:
+        run = store.get_run(options.run)
+        counts = store.count_jobs(run.id)
+        if bar is not None:
+            bar.update(counts, run.jobs_total, run.is_finished)
+        elif counts != last or run.is_finished:
+            print(
+                "%s run %s: %s, %s"
+                % (
+                    time.strftime("%H:%M:%S"),
+                    run.id,
+                    run.status,
+                    views.counts_text(counts) or "no jobs",
+                ),
+                flush=True,
+            )
+        last = counts
+        if run.is_finished:
+            return 0 if run.status == "done" else 1
+        time.sleep(0.5)
+
+
+def _cancel(options) -> int:
+    cancelled = _open_run(options, options.run).cancel()
     print("run %s cancelled: %d jobs will not run" % (options.run, cancelled))
     return 0
 
 
-def _retry_run(options) -> int:
-    count = _open_run(options).retry(options.job)
-    print("run %s: %d jobs will run again" % (options.run, count))
+def _retry(options) -> int:
+    run_id = options.run
+    if options.job is not None and run_id is None:
+        run_id = _store(options).get_job(options.job).run_id
+    if run_id is None:
+        raise CommandError("name a run, or a job with --job")
+    count = _open_run(options, run_id).retry(options.job)
+    print("run %s: %d jobs will run again" % (run_id, count))
     return 0
 
 
-def _run_worker(options) -> int:
-    # Until serve() takes over the signals, a stop request means there is no
-    # job in hand: leave at once, cleanly.
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, _exit_cleanly)
-    if options.url:
-        os.environ[URL_VARIABLE] = options.url
-    elf = load_elf(options.target)
-    if options.once:
-        elf.worker(options.lease).run_ready_jobs(raise_exceptions=False)
-    else:
-        elf.serve(lease=options.lease, grace=options.grace)
+def _purge(options) -> int:
+    purged = _store(options).purge_runs(options.before)
+    print("purged %d finished runs" % purged)
     return 0
 
 
-def _exit_cleanly(number, frame):
-    raise SystemExit(0)
+def _open_run(options, run_id):
+    from .mycelium import Mycelium
 
-
-def load_elf(target: str):
-    """Import ``module:attribute`` and return the elf it names."""
-    from .machine_elf import MachineElf
-
-    module_name, _, attribute = target.partition(":")
-    if not module_name or not attribute:
-        raise CommandError(
-            "%r is not module:attribute (for example demos.quickstart:printer)" % target
-        )
-    try:
-        value = import_module(module_name)
-    except LoadError as error:
-        raise CommandError(str(error)) from error
-    for part in attribute.split("."):
-        if not hasattr(value, part):
-            raise CommandError("%s has no attribute %r" % (module_name, part))
-        value = getattr(value, part)
-    if not isinstance(value, MachineElf) and callable(value):
-        value = _call_factory(target, value)
-    if not isinstance(value, MachineElf):
-        raise CommandError(
-            "%s is %s, not a MachineElf instance nor a factory"
-            " returning one" % (target, type(value).__name__)
-        )
-    return value
-
-
-def _call_factory(target: str, factory):
-    try:
-        inspect.signature(factory).bind()
-    except TypeError:
-        raise CommandError(
-            "%s needs arguments; name an elf instance, or a factory"
-            " called without arguments" % target
-        ) from None
-    except ValueError:
-        pass
-    try:
-        return factory()
-    except Exception as error:
-        raise CommandError(
-            "calling %s() failed: %s: %s" % (target, type(error).__name__, error)
-        ) from error
+    return Mycelium(options.url).run(run_id)

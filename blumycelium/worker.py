@@ -376,7 +376,10 @@ class ElfWorker:
                 policy.max_attempts,
             )
         failure = describe_failure(
-            error, store_failures, spec.revision if spec else None
+            error,
+            store_failures,
+            spec.revision if spec else None,
+            spec.function.__code__ if spec else None,
         )
         self._persist(
             job, lambda: self.store.fail_job(job.id, job.attempt, failure, retry_at)
@@ -422,9 +425,16 @@ class ElfWorker:
 
 
 def describe_failure(
-    error: BaseException, with_traceback: bool = True, revision: str | None = None
+    error: BaseException,
+    with_traceback: bool = True,
+    revision: str | None = None,
+    task_code=None,
 ) -> FailureDocument:
-    """A storable record of an exception, whatever its message holds."""
+    """A storable record of an exception, whatever its message holds.
+
+    The traceback starts at the task's own frame when it went through it, so
+    that it shows the user's code rather than the worker's.
+    """
     kind = type(error)
     name = (
         kind.__qualname__
@@ -435,10 +445,17 @@ def describe_failure(
     if not with_traceback:
         text = "(traceback not stored: store_failures=False)"
     else:
-        text = _safe_text(
-            lambda: "".join(traceback.format_exception(error)), MAX_TRACEBACK
-        )
+        text = _safe_text(lambda: _format_from(error, task_code), MAX_TRACEBACK)
     return FailureDocument(name, message, text, revision)
+
+
+def _format_from(error: BaseException, task_code) -> str:
+    frames = error.__traceback__
+    while frames is not None and frames.tb_frame.f_code is not task_code:
+        frames = frames.tb_next
+    if frames is None:
+        frames = error.__traceback__
+    return "".join(traceback.TracebackException(type(error), error, frames).format())
 
 
 def _safe_text(produce, limit: int) -> str:

@@ -370,3 +370,28 @@ class StoreBackend(abc.ABC):
     @abc.abstractmethod
     def list_failures(self, run_id=None, job_id=None) -> list[FailureRecord]:
         """Failures linked to jobs, oldest first."""
+
+    @abc.abstractmethod
+    def list_runs(self, limit: int = 50) -> list[RunRecord]:
+        """The most recent runs, newest first."""
+
+    @abc.abstractmethod
+    def list_edges(self, run_id: str) -> list[tuple[int, int]]:
+        """The run's job-to-job edges, as (from index, to index)."""
+
+    @abc.abstractmethod
+    def list_elves(self) -> list[dict]:
+        """Every registered elf, as get_elf returns it."""
+
+    @abc.abstractmethod
+    def get_task_revision(self, revision: str) -> dict | None:
+        """A task revision: elf class, task, source, documentation, signature."""
+
+    @abc.abstractmethod
+    def get_flow_revision(self, revision: str) -> dict | None:
+        """A flow revision: name, file, first line, source."""
+
+    @abc.abstractmethod
+    def purge_runs(self, before: float) -> int:
+        """Delete the finished runs that finished before ``before`` (a
+        timestamp) and everything that hangs on them; how many runs."""

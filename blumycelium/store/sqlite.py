@@ -229,43 +229,17 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
 
     def get_run(self, run_id: str) -> RunRecord:
         rows = self._read(
-            "SELECT id, flow, flow_revision, status, arguments, result,"
-            " result_dependencies, jobs_total, jobs_unfinished, jobs_failed,"
-            " submitted_at, finished_at, run_key FROM runs WHERE id = ?",
-            (_int_id(run_id, "run"),),
+            "SELECT %s FROM runs WHERE id = ?" % _RUN_COLUMNS, (_int_id(run_id, "run"),)
         )
         if not rows:
             raise NotFoundError("no run %r in the mycelium %s" % (run_id, self.path))
-        (
-            identifier,
-            flow,
-            revision,
-            status,
-            arguments,
-            result,
-            dependencies,
-            total,
-            unfinished,
-            failed,
-            submitted,
-            finished,
-            run_key,
-        ) = rows[0]
-        return RunRecord(
-            str(identifier),
-            flow,
-            revision,
-            status,
-            json.loads(arguments),
-            json.loads(result),
-            json.loads(dependencies),
-            total,
-            unfinished,
-            failed,
-            submitted,
-            finished,
-            run_key,
+        return _run_record(rows[0])
+
+    def list_runs(self, limit: int = 50) -> list[RunRecord]:
+        rows = self._read(
+            "SELECT %s FROM runs ORDER BY id DESC LIMIT ?" % _RUN_COLUMNS, (limit,)
         )
+        return [_run_record(row) for row in rows]
 
     # -- the worker's side ----------------------------------------------------
 
@@ -514,6 +488,48 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
         )
         return json.loads(rows[0][0]) if rows else None
 
+    def list_edges(self, run_id: str) -> list[tuple[int, int]]:
+        return [
+            tuple(row)
+            for row in self._read(
+                "SELECT f.idx, t.idx FROM job_edges e JOIN jobs f ON f.id = e.from_job"
+                " JOIN jobs t ON t.id = e.to_job WHERE t.run_id = ? ORDER BY t.idx,"
+                " f.idx",
+                (_int_id(run_id, "run"),),
+            )
+        ]
+
+    def list_elves(self) -> list[dict]:
+        uids = [row[0] for row in self._read("SELECT uid FROM elves ORDER BY uid")]
+        return [self.get_elf(uid) for uid in uids]
+
+    def get_task_revision(self, revision: str) -> dict | None:
+        rows = self._read(
+            "SELECT revision, elf_class, task, source, documentation,"
+            " signature, result_keys FROM task_revisions WHERE"
+            " revision = ?",
+            (revision,),
+        )
+        keys = (
+            "revision",
+            "elf_class",
+            "task",
+            "source",
+            "documentation",
+            "signature",
+            "result_keys",
+        )
+        return dict(zip(keys, rows[0])) if rows else None
+
+    def get_flow_revision(self, revision: str) -> dict | None:
+        rows = self._read(
+            "SELECT revision, name, file, line, source FROM"
+            " flow_revisions WHERE revision = ?",
+            (revision,),
+        )
+        keys = ("revision", "name", "file", "line", "source")
+        return dict(zip(keys, rows[0])) if rows else None
+
     def list_failures(self, run_id=None, job_id=None) -> list[FailureRecord]:
         clauses, parameters = [], []
         if run_id is not None:
@@ -531,6 +547,20 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
             parameters,
         )
         return [FailureRecord(str(row[0]), str(row[1]), *row[2:]) for row in rows]
+
+
+_RUN_COLUMNS = (
+    "id, flow, flow_revision, status, arguments, result, result_dependencies,"
+    " jobs_total, jobs_unfinished, jobs_failed, submitted_at, finished_at, run_key"
+)
+
+
+def _run_record(row) -> RunRecord:
+    values = list(row)
+    values[0] = str(row[0])
+    for position in (4, 5, 6):
+        values[position] = json.loads(row[position])
+    return RunRecord(*values)
 
 
 def _job_record(row) -> JobRecord:

@@ -112,6 +112,38 @@ class RecoveryMixin:
             )
         return cancelled
 
+    def purge_runs(self, before: float) -> int:
+        with self._write() as connection:
+            runs = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT id FROM runs WHERE status IN ('done', 'failed',"
+                    " 'cancelled') AND finished_at < ? AND NOT EXISTS (SELECT 1"
+                    " FROM jobs WHERE jobs.run_id = runs.id AND jobs.status ="
+                    " 'running')",
+                    (before,),
+                )
+            ]
+            for run in runs:
+                jobs = "SELECT id FROM jobs WHERE run_id = %d" % run
+                for table, column in (
+                    ("parameters", "job_id"),
+                    ("results", "job_id"),
+                    ("job_failures", "job_id"),
+                    ("job_edges", "to_job"),
+                    ("job_edges", "from_job"),
+                ):
+                    connection.execute(
+                        "DELETE FROM %s WHERE %s IN (%s)" % (table, column, jobs)
+                    )
+                connection.execute("DELETE FROM jobs WHERE run_id = ?", (run,))
+                connection.execute("DELETE FROM runs WHERE id = ?", (run,))
+            connection.execute(
+                "DELETE FROM failures WHERE id NOT IN (SELECT"
+                " failure_id FROM job_failures)"
+            )
+        return len(runs)
+
     def retry_jobs(self, run_id: str, job_id: str | None = None) -> int:
         identifier = self._run_id(run_id)
         with self._write() as connection:
