@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .errors import ExecutionError, ExpressionError
 from .evaluator import evaluate, shown
-from .values import TAG, ExprMarker, RefMarker, decode
+from .values import TAG, ExprMarker, FailedMarker, RefMarker, decode
 
 
 def referenced_jobs(data, found: set | None = None) -> set:
@@ -47,11 +47,23 @@ class Developer:
         self.where = where
 
     def develop(self, template):
-        return decode(template, self._resolve)
+        self.failures: list[FailedMarker] = []
+        value = decode(template, self._resolve)
+        if self.failures and _holds(value, self.failures):
+            failure = next(f for f in self.failures if _holds(value, [f]))
+            raise ExpressionError(
+                "%s%s: %s (raised when the flow was built, by flow line %d, in the"
+                " branch chosen at run time)"
+                % (self.where, failure.exception_type, failure.message, failure.line)
+            )
+        return value
 
     def _resolve(self, marker):
         if type(marker) is RefMarker:
             return self._result(marker)
+        if type(marker) is FailedMarker:
+            self.failures.append(marker)
+            return marker
         return self._evaluate(marker)
 
     def _result(self, marker: RefMarker):
@@ -102,3 +114,17 @@ def develop_templates(templates: dict, fetch_results, where: str = "") -> dict:
         referenced_jobs(template, needed)
     developer = Developer(fetch_results(needed) if needed else {}, where)
     return {name: developer.develop(template) for name, template in templates.items()}
+
+
+def _holds(value, markers: list) -> bool:
+    """True when ``value`` is, or contains, one of the failure markers."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if any(item is marker for marker in markers):
+            return True
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return False

@@ -47,6 +47,7 @@ SAFE_BUILTINS = {
         repr,
         reversed,
         round,
+        set,
         sorted,
         str,
         sum,
@@ -68,7 +69,7 @@ METHODS = {
     dict: frozenset({"copy", "get", "items", "keys", "values"}),
     int: frozenset({"bit_length", "denominator", "imag", "numerator", "real"}),
     float: frozenset({"as_integer_ratio", "imag", "is_integer", "real"}),
-    bool: frozenset({"real"}),
+    bool: frozenset({"bit_length", "denominator", "imag", "numerator", "real"}),
 }
 METHOD_NAMES = frozenset().union(*METHODS.values())
 
@@ -147,7 +148,7 @@ MAX_ITEMS = 10_000_000
 MAX_INT_BITS = 1_000_000
 MAX_WIDTH = 1_000_000
 _WIDTH_METHODS = frozenset({"ljust", "rjust", "center", "zfill"})
-_MATERIALIZING = frozenset(
+_MATERIALIZING = frozenset({"set"}) | frozenset(
     {
         "list",
         "tuple",
@@ -167,6 +168,8 @@ _MATERIALIZING = frozenset(
 )
 _DATA_ATTRIBUTES = frozenset({"real", "imag", "numerator", "denominator"})
 _NUMBERS = re.compile(r"\d+")
+# A %-conversion: its width and precision (digits or *) are the groups.
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d*)(?:\.(\*|\d*))?[a-zA-Z%]")
 
 
 def check_expression(code: str) -> ast.Expression:
@@ -308,8 +311,9 @@ class _Evaluation:
 
     def check_format(self, template: str, arguments) -> None:
         """``%`` formatting: refuse widths and precisions that would be huge."""
-        widths = [int(n) for n in _NUMBERS.findall(template)]
-        if "*" in template:
+        specs = _PERCENT_SPEC.findall(template)
+        widths = [int(n) for spec in specs for n in spec if n.isdigit()]
+        if any("*" in spec for spec in specs):
             values = arguments if isinstance(arguments, tuple) else (arguments,)
             widths += [abs(v) for v in values if isinstance(v, int)]
         if widths and max(widths) > MAX_WIDTH:

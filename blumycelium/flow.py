@@ -18,7 +18,7 @@ import inspect
 
 from .compiler import compile_flow
 from .errors import CompileError
-from .mycelium import flow_arguments, is_preview
+from .mycelium import flow_arguments, is_preview, stored_arguments
 
 
 class Flow:
@@ -58,7 +58,7 @@ class Flow:
                     "flow %s(): run_key must be a non-empty string,"
                     " found %r" % (self.name, run_key)
                 )
-        arguments = flow_arguments(self.function, args, kwargs)
+        arguments = stored_arguments(flow_arguments(self.function, args, kwargs))
         graph = self.graph(*args, **kwargs)
         return self.mycelium.submit(self, graph, arguments, run_key)
 

@@ -77,4 +77,7 @@ def describe_import_error(name: str, error: BaseException) -> str:
     user = [frame for frame in frames if "importlib" not in frame.filename]
     where = " (%s, line %d)" % (user[-1].filename, user[-1].lineno) if user else ""
     last = traceback.format_exception_only(error)[-1].strip()
-    return "cannot import %s: %s%s" % (name, last, where)
+    hint = ""
+    if isinstance(error, ImportError) and "relative import" in str(error):
+        hint = "; a module of a package is named by its dotted name (package.module)"
+    return "cannot import %s: %s%s%s" % (name, last, where, hint)

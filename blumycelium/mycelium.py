@@ -102,7 +102,7 @@ class Mycelium:
             compiled.source.file,
             compiled.source.first_line,
             compiled.source.text,
-            _encode_arguments(arguments),
+            arguments,
             graph.result,
             sorted(graph.result_dependencies),
             _job_documents(graph),
@@ -192,8 +192,14 @@ class Mycelium:
     def get_jobs(
         self, elf_uid: str, all_jobs: bool = False, status_restriction=("pending",)
     ) -> list[dict]:
-        """Jobs of an elf, as dicts; every status when ``all_jobs`` is True."""
+        """Jobs of an elf, as dicts; every status when ``all_jobs`` is True.
+
+        As in the original blumycelium, ``pending`` means not started yet: it
+        selects the jobs waiting for dependencies and the ready ones.
+        """
         statuses = None if all_jobs else list(status_restriction)
+        if statuses is not None and "pending" in statuses:
+            statuses.append("ready")
         return [
             job.as_dict()
             for job in self.store.list_jobs(elf_uid=elf_uid, statuses=statuses)
@@ -234,8 +240,9 @@ def _job_documents(graph) -> list:
     ]
 
 
-def _encode_arguments(arguments: dict) -> dict:
-    """The flow's arguments as stored on the run (a repr where not storable)."""
+def stored_arguments(arguments: dict) -> dict:
+    """The flow's arguments as stored on the run (a repr where not storable),
+    taken before the flow runs, so that what it changes does not show."""
     stored = {}
     for name, value in arguments.items():
         try:

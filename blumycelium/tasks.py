@@ -145,13 +145,18 @@ class TaskSpec:
         return "%s()" % self.qualname
 
     def split_arguments(self, values: dict) -> tuple[list, dict]:
-        """Turn named argument values back into a call's args and kwargs."""
+        """Turn named argument values back into a call's args and kwargs.
+
+        Parameters after one left out (it takes its default) go by keyword.
+        """
         args, kwargs = [], {}
+        gap = False
         for parameter in self.parameters:
             if parameter.name not in values:
+                gap = gap or parameter.kind in _POSITIONAL
                 continue
             value = values[parameter.name]
-            if parameter.kind in _POSITIONAL:
+            if parameter.kind in _POSITIONAL and not gap:
                 args.append(value)
             elif parameter.kind is inspect.Parameter.VAR_POSITIONAL:
                 args.extend(value)

@@ -70,6 +70,16 @@ class RefMarker:
 
 
 @dataclass(frozen=True, slots=True)
+class FailedMarker:
+    """A stored failure of a branch chosen at run time: raise it if used."""
+
+    exception_type: str
+    message: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
 class ExprMarker:
     """A stored expression node: ``code`` over named ``inputs`` (JSON-ready)."""
 
@@ -309,6 +319,9 @@ def _decode_tag(mapping: dict, resolve):
     elif tag == "expr":
         line, column = mapping.get("site") or (0, 0)
         marker = ExprMarker(mapping["code"], mapping["inputs"], line, column)
+    elif tag == "failed":
+        line, column = mapping.get("site") or (0, 0)
+        marker = FailedMarker(mapping["type"], mapping["message"], line, column)
     else:
         raise NotStorableError("unknown stored tag %r in %r" % (tag, mapping))
     return resolve(marker) if resolve else marker

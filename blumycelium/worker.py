@@ -150,9 +150,10 @@ class ElfWorker:
         try:
             with self._beating(registered=True):
                 while not self._stopping and (max_jobs is None or ran < max_jobs):
+                    token = self.store.changes_token()  # before: no lost wakeup
                     job = self._claim()
                     if job is None:
-                        self._wait_for_changes(idle_min, idle_max)
+                        self._wait_for_changes(token, idle_min, idle_max)
                         continue
                     self.run_job(job, store_failures=True, raise_exceptions=False)
                     ran += 1
@@ -198,8 +199,9 @@ class ElfWorker:
         while not self._stopping and time.monotonic() < deadline:
             time.sleep(min(0.05, seconds))
 
-    def _wait_for_changes(self, idle_min: float, idle_max: float) -> None:
-        token = self.store.changes_token()
+    def _wait_for_changes(self, token, idle_min: float, idle_max: float) -> None:
+        """Sleep until another process writes (its token moves), at most a
+        second, so that delayed retries and expired leases are seen too."""
         delay = idle_min
         deadline = time.monotonic() + _TIMED_CHECK
         while not self._stopping and time.monotonic() < deadline:

@@ -88,6 +88,10 @@ def test_the_synchronous_animals_demo_runs_in_one_process(tmp_path):
         env={"ANIMALS_DEMO_DIR": str(tmp_path)},
     )
     assert finished.returncode == 0, finished.stderr
-    report = finished.stdout.split("Last report:")[1]
-    counted = re.findall(r"Stats for (\w+)", report)
+    out = finished.stdout
+    assert out.count(">new animal: ") == 6
+    assert out.count("====STATS====") == 6
+    assert re.search(r"run \d+: done", out)
+    last = out.split("====STATS====")[-1]
+    counted = re.findall(r"Stats for (\w+)", last)
     assert counted and len(set(counted)) == len(counted)

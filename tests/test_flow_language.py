@@ -170,3 +170,207 @@ def test_an_unstorable_default_of_a_task_does_not_block_its_calls(load_flows):
     run = module.f()
     module.lookup.start_jobs()
     assert run.result(timeout=10) is True
+
+
+def test_an_expression_used_twice_keeps_its_inputs_apart(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(a, b):
+            y = calc.task_add(a)["sum"] + 0
+            x = calc.task_add(b)["sum"] + 1
+            return x * y + x, 0 < x < 100, x if x else 0
+    """)
+    compiled, eager = run_both(module, module.f, 2, 10)
+    assert compiled == eager == (48, True, 12)
+
+
+def test_a_left_out_optional_argument_does_not_shift_the_next_one(load_flows):
+    module = load_flows("""
+        class Options(MachineElf):
+            def task_opt(self, a, b=1, c=2) -> ("r",):
+                return {"r": (a, b, c)}
+
+        options = Options("options", myc)
+
+        @myc.flow
+        def f():
+            return options.task_opt(0, c=5)["r"]
+    """)
+    run = module.f()
+    module.options.start_jobs()
+    assert run.result(timeout=5) == module.f.__wrapped__() == (0, 1, 5)
+
+
+def test_expressions_snapshot_the_containers_they_capture(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f():
+            r = calc.task_add(4)
+            parts = [r["sum"], 1]
+            total = sum(parts)
+            parts.append(100)
+            return total
+    """)
+    compiled, eager = run_both(module, module.f)
+    assert compiled == eager == 6
+
+
+def test_results_kept_from_an_earlier_call_are_refused(load_flows):
+    module = load_flows("""
+        HISTORY = []
+
+        @myc.flow
+        def f(x):
+            r = calc.task_add(x)
+            HISTORY.append(r["sum"])
+            return list(HISTORY)
+    """)
+    module.f.graph(1)
+    with pytest.raises(CompileError, match="in an earlier call of flow f"):
+        module.f.graph(2)
+
+
+def test_a_branch_not_chosen_at_run_time_may_fail_when_built(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(count):
+            r = calc.task_total([1])
+            parts = words.task_split("a b")
+            return (
+                0 if r["total"] else 10 / count,
+                [parts["words"][5]] if parts["count"] > 5 else [],
+                r["total"] or {}["missing"],
+            )
+    """)
+    compiled, eager = run_both(module, module.f, 0)
+    assert compiled == eager == (0, [], 1)
+
+
+def test_the_failure_of_a_chosen_branch_fails_the_job(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(count):
+            r = calc.task_total([0])
+            words.task_show(0 if r["total"] else 10 / count)
+    """)
+    run = module.f(0)
+    module.calc.start_jobs()
+    module.words.start_jobs(raise_exceptions=False)
+    [failure] = run.failures()
+    assert (
+        "ZeroDivisionError: division by zero (raised when the flow was built"
+        in failure.message
+    )
+
+
+def test_digits_in_a_percent_template_are_not_widths(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f():
+            return "Order 12345678: %5s" % calc.task_add(1)["sum"]
+    """)
+    compiled, eager = run_both(module, module.f)
+    assert compiled == eager == "Order 12345678:     2"
+
+
+def test_a_flow_with_a_string_indented_less_than_its_def(tmp_path, db_url):
+    import importlib.util
+
+    from tests.conftest import PRELUDE
+
+    path = tmp_path / "indented.py"
+    path.write_text(
+        PRELUDE
+        + (
+            "class Reports:\n"
+            "    @myc.flow\n"
+            "    def report(self):\n"
+            '        header = """\n'
+            'Report"""\n'
+            '        return calc.task_add(len(header))["sum"]\n'
+        )
+    )
+    spec = importlib.util.spec_from_file_location("indented", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run = module.Reports().report()
+    module.calc.start_jobs()
+    assert run.result(timeout=5) == 8
+
+
+def test_future_annotations_apply_to_functions_inside_a_flow(tmp_path, db_url):
+    import importlib.util
+
+    path = tmp_path / "future_flows.py"
+    path.write_text(
+        "from __future__ import annotations\n"
+        "from blumycelium import MachineElf, Mycelium\n"
+        "myc = Mycelium()\n"
+        "class Calc(MachineElf):\n"
+        "    def task_add(self, a: int) -> ('sum',):\n"
+        "        return {'sum': a + 1}\n"
+        "calc = Calc('calc', myc)\n"
+        "@myc.flow\n"
+        "def f(x):\n"
+        "    def helper(v: Money) -> Money:\n"
+        "        return v + 1\n"
+        "    return helper(calc.task_add(x)['sum'])\n"
+    )
+    spec = importlib.util.spec_from_file_location("future_flows", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run = module.f(1)
+    module.calc.start_jobs()
+    assert run.result(timeout=5) == module.f.__wrapped__(1) == 3
+
+
+def test_tuple_keys_sets_ranges_and_bool_methods_in_expressions(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f():
+            r = calc.task_add(2)
+            return (
+                {(r["sum"], 1): "x"},
+                r["sum"] in {(1, 2), (3, 4)},
+                r["sum"] in set(),
+                r["sum"] in range(1, 10),
+                (r["sum"] > 1).bit_length(),
+            )
+    """)
+    compiled, eager = run_both(module, module.f)
+    assert compiled == eager == ({(3, 1): "x"}, False, False, True, 1)
+
+
+def test_super_without_arguments_is_refused_with_a_hint(load_flows):
+    with pytest.raises(CompileError, match="super\\(\\) without arguments") as caught:
+        load_flows("""
+            class Base:
+                def offset(self):
+                    return 1
+
+            class K(Base):
+                @myc.flow
+                def uses_super(self):
+                    return calc.task_add(super().offset())["sum"]
+        """)
+    assert "Base.method(self, ...)" in str(caught.value)
+
+
+def test_ordinary_code_misusing_a_result_is_located_at_its_call(load_flows):
+    from tests.conftest import PRELUDE_LINES
+
+    module = load_flows("""
+        @myc.flow
+        def f():
+            r = calc.task_add(1)
+            x = words.task_show(dict(
+                a=1,
+                b=sorted([1, 2],
+                         key=lambda v: {r["sum"]: v}[v]),
+            ))
+    """)
+    with pytest.raises(CompileError) as caught:
+        module.f.graph()
+    span = caught.value.diagnostics[0].span
+    assert span.line == PRELUDE_LINES + 7
+    assert "comparing it (<) in ordinary code" in str(caught.value)

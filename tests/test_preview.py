@@ -1,6 +1,7 @@
 """`python -m blumycelium.compile`: the structure of flows before they run."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -119,22 +120,61 @@ def test_the_dot_preview_is_valid_graphviz(flows_file, tmp_path):
 
 
 def test_the_mermaid_preview_declares_every_node_it_links(flows_file):
+    import re
+
     finished = compile_command(flows_file, "--format", "mermaid")
     assert finished.returncode == 0
     lines = finished.stdout.splitlines()
-    assert "flowchart TD" in lines
+    assert lines[0] == "flowchart TD"
     declared = {
-        line.strip().split("[")[0].split("(")[0]
-        for line in lines
-        if line.strip().startswith("n_") and "--" not in line
+        m.group(1) for line in lines if (m := re.match(r"\s*(f\d+_n_\w+)[\[(]", line))
     }
     linked = set()
     for line in lines:
         if "-->" in line or "-.->" in line:
             parts = line.split()
             linked |= {parts[0], parts[-1]}
-    assert linked <= declared
-    assert lines.count("  end") + sum(1 for x in lines if x.strip() == "end") >= 3
+    assert linked and linked <= declared
+    opened = sum(1 for x in lines if x.strip().startswith("subgraph "))
+    assert opened == sum(1 for x in lines if x.strip() == "end") == 4
+
+
+def test_several_flows_make_one_mermaid_document_and_a_stable_json(tmp_path):
+    path = tmp_path / "two.py"
+    path.write_text(
+        PRELUDE + "@myc.flow\ndef one(x):\n    calc.task_add(x)\n\n"
+        "@myc.flow\ndef two(x):\n    r = calc.task_add(x)\n"
+        "    calc.task_total([r['sum'], r['sum'] + 1, x])\n"
+    )
+    mermaid = compile_command(path, "--format", "mermaid").stdout
+    assert mermaid.count("flowchart TD") == 1
+    assert "f0_n_j1" in mermaid and "f1_n_j1" in mermaid
+    outputs = set()
+    for seed in ("1", "2", "3"):
+        finished = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "blumycelium.compile",
+                str(path),
+                "--format",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONHASHSEED=seed),
+        )
+        outputs.add(finished.stdout)
+    assert len(outputs) == 1
+
+
+def test_dot_labels_keep_backslashes_of_the_source(tmp_path):
+    path = tmp_path / "slash.py"
+    path.write_text(PRELUDE + '@myc.flow\ndef s():\n    words.task_show("a\\nb")\n')
+    dot = compile_command(path, "--format", "dot").stdout
+    assert 'words.task_show(\\"a\\\\nb\\")' in dot
 
 
 def test_invalid_flows_print_the_compile_errors_and_exit_1(tmp_path):

@@ -284,7 +284,7 @@ def test_a_file_that_is_not_a_database_is_refused_and_left_untouched(tmp_path):
     path = tmp_path / "notes.db"
     path.write_text("my precious notes\n" * 100)
     store = open_store("sqlite:///" + str(path))
-    with pytest.raises(StoreError, match="notes.db.*file is not a database"):
+    with pytest.raises(StoreError, match="notes.db.*not an SQLite database"):
         store.init()
     assert path.read_text() == "my precious notes\n" * 100
 

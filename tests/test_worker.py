@@ -187,7 +187,9 @@ def test_waiting_without_workers_times_out_with_a_clear_message(workshop):
 def test_seed_era_get_jobs_and_drop_jobs(workshop):
     workshop.chain(1, 3)
     jobs = workshop.mycelium.get_jobs("adder")
-    assert [job["status"] for job in jobs] == ["pending", "pending"]
+    assert [job["status"] for job in jobs] == ["ready", "pending", "pending"]
+    waiting = workshop.mycelium.get_jobs("adder", status_restriction=["ready"])
+    assert [job["status"] for job in waiting] == ["ready"]
     everything = workshop.mycelium.get_jobs("adder", all_jobs=True)
     assert [job["status"] for job in everything] == ["ready", "pending", "pending"]
     workshop.mycelium.drop_jobs()

@@ -70,9 +70,9 @@ class CompiledFlow:
                 if builder.errors and error is not builder.errors[0]:
                     raise builder.errors[0] from error
                 raise
-        if builder.errors:
-            raise builder.errors[0]
-        return builder.finish(value, self._return_span(builder))
+            if builder.errors:
+                raise builder.errors[0]
+            return builder.finish(value, self._return_span(builder))
 
     def _return_span(self, builder: GraphBuilder) -> SourceSpan:
         if builder.return_site is not None:

@@ -16,6 +16,7 @@ renders them as::
 from __future__ import annotations
 
 import linecache
+import unicodedata
 from dataclasses import dataclass
 
 from ..errors import CompileError
@@ -84,8 +85,10 @@ class Diagnostic:
             number = str(self.span.line)
             gutter = " " * len(number)
             width = self._caret_width(text)
-            lines.append("  %s | %s" % (number, text))
-            lines.append("  %s | %s%s" % (gutter, " " * self.span.column, "^" * width))
+            start = _display_width(text[: self.span.column])
+            carets = _display_width(text[self.span.column : self.span.column + width])
+            lines.append("  %s | %s" % (number, text.expandtabs(4)))
+            lines.append("  %s | %s%s" % (gutter, " " * start, "^" * max(1, carets)))
         if self.hint:
             lines.append("  = hint: %s" % self.hint)
         return "\n".join(lines)
@@ -96,6 +99,17 @@ class Diagnostic:
         else:
             width = len(text.rstrip()) - self.span.column
         return max(1, width)
+
+
+def _display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: tabs to 4, wide characters 2."""
+    width = 0
+    for char in text:
+        if char == "\t":
+            width += 4 - width % 4
+        else:
+            width += 2 if unicodedata.east_asian_width(char) in "WF" else 1
+    return width
 
 
 def compile_error(span: SourceSpan, message: str, hint: str = "") -> CompileError:

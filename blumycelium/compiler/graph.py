@@ -49,7 +49,11 @@ def register_rewritten_code(code) -> None:
 
 
 def span_from_stack() -> SourceSpan:
-    """The flow line being executed: the innermost frame of rewritten code."""
+    """Where the flow is: the call into ordinary code in progress, else the
+    innermost frame of rewritten code."""
+    builder = _CURRENT.get(None)
+    if builder is not None and builder.call_sites:
+        return site(builder.call_sites[-1])
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_code in _REWRITTEN_CODE:
@@ -169,10 +173,29 @@ class Deferred(Placeholder):
         self.refuse("calling it", "a result is data; it cannot be called")
 
 
+_OPERATOR_WORDS = {
+    "__eq__": "comparing it (==)",
+    "__ne__": "comparing it (!=)",
+    "__lt__": "comparing it (<)",
+    "__le__": "comparing it (<=)",
+    "__gt__": "comparing it (>)",
+    "__ge__": "comparing it (>=)",
+    "__neg__": "negating it",
+    "__pos__": "unary +",
+    "__abs__": "abs()",
+    "__invert__": "~",
+    "__round__": "round()",
+}
+
+
 def _refuse_operator(name: str):
+    words = _OPERATOR_WORDS.get(name) or "the operator %s" % name.strip("_").replace(
+        "r", "", 1 if name.startswith("__r") else 0
+    )
+
     def refuse(self, *args):
         self.refuse(
-            "the operator %s in ordinary code" % name,
+            "%s in ordinary code" % words,
             "write the expression in the flow itself, where it becomes"
             " an expression node, or compute it inside a task",
         )
@@ -189,6 +212,25 @@ for _name in (
     " __rshift__ __round__"
 ).split():
     setattr(Deferred, _name, _refuse_operator(_name))
+
+
+def check_same_call(job: JobNode) -> None:
+    """Refuse a result of another flow call (kept in a global, a default, a
+    closure): its job is not part of the run being built."""
+    builder = _CURRENT.get(None)
+    if builder is not None and job.builder is not builder:
+        raise FlowError(
+            [
+                Diagnostic(
+                    span_from_stack(),
+                    "this value is a result of %s in an earlier call of flow %s;"
+                    " results belong to the run that made them"
+                    % (job.describe(), job.builder.flow_name if job.builder else "?"),
+                    "do not keep task results in globals, default arguments or closures"
+                    " between flow calls; pass what a run needs as flow arguments",
+                )
+            ]
+        )
 
 
 class TaskResult(Deferred):
@@ -220,6 +262,7 @@ class TaskResult(Deferred):
         return self.key(key, span_from_stack())
 
     def encode_placeholder(self, encoder: Encoder) -> dict:
+        check_same_call(self.job)
         encoder.refs.add(self.job.index)
         return {TAG: "ref", "job": self.job.index, "key": None}
 
@@ -246,11 +289,42 @@ class Ref(Deferred):
         )
 
     def encode_placeholder(self, encoder: Encoder) -> dict:
+        check_same_call(self.job)
         encoder.refs.add(self.job.index)
         return {TAG: "ref", "job": self.job.index, "key": self.result_key}
 
     def __repr__(self):
         return "<%s[%r]>" % (self.job.describe(), self.result_key)
+
+
+class FailedBranch(Deferred):
+    """What a branch chosen at run time raised when the flow built it.
+
+    Stored as a ``failed`` tag; the worker raises it only if the condition
+    selects that branch, as eager Python would.
+    """
+
+    __slots__ = ("error", "site_id")
+
+    def __init__(self, error: Exception, site_id: int):
+        self.error = error
+        self.site_id = site_id
+
+    def jobs(self) -> list:
+        return []
+
+    def encode_placeholder(self, encoder: Encoder) -> dict:
+        span = site(self.site_id)
+        message = str(self.error)
+        return {
+            TAG: "failed",
+            "type": type(self.error).__name__,
+            "message": message[:2000],
+            "site": [span.line, span.column + 1],
+        }
+
+    def __repr__(self):
+        return "<failed branch: %s: %s>" % (type(self.error).__name__, self.error)
 
 
 class Expr(Deferred):
@@ -300,20 +374,30 @@ class Expr(Deferred):
 
 
 def _canonical_code(node: ast.expr, inputs: dict) -> tuple[str, list]:
-    names = [n for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in inputs]
+    """The code of ``node`` with its inputs renamed ``_0``, ``_1``... by first
+    use."""
     order: list[str] = []
     for name in _names_in_order(node, inputs):
         if name not in order:
             order.append(name)
     canonical = {name: "_%d" % position for position, name in enumerate(order)}
-    originals = [(n, n.id) for n in names]
-    try:
-        for name_node in names:
-            name_node.id = canonical[name_node.id]
-        return ast.unparse(node), order
-    finally:
-        for name_node, original in originals:
-            name_node.id = original
+    return ast.unparse(_renamed(node, canonical)), order
+
+
+def _renamed(node, canonical: dict):
+    """A fresh copy of ``node`` with input names replaced. Shared subtrees are
+    copied once per occurrence, so nothing is renamed twice."""
+    if isinstance(node, ast.Name) and node.id in canonical:
+        return ast.Name(canonical[node.id], ast.Load())
+    if not isinstance(node, ast.AST):
+        return node
+    fields = {}
+    for name, value in ast.iter_fields(node):
+        if isinstance(value, list):
+            fields[name] = [_renamed(item, canonical) for item in value]
+        else:
+            fields[name] = _renamed(value, canonical)
+    return type(node)(**fields)
 
 
 def _names_in_order(node: ast.AST, inputs: dict):
@@ -335,9 +419,11 @@ class JobNode:
         "deferred_arguments",
         "dependencies",
         "site_id",
+        "builder",
     )
 
-    def __init__(self, index, elf, spec, site_id):
+    def __init__(self, index, elf, spec, site_id, builder=None):
+        self.builder = builder
         self.index = index
         self.elf = elf
         self.spec = spec
@@ -385,6 +471,7 @@ class GraphBuilder:
         self.return_site: int | None = None
         self.errors: list[FlowError] = []
         self.probing = 0
+        self.call_sites: list[int] = []
 
     def __enter__(self):
         self._token = _CURRENT.set(self)
@@ -401,7 +488,7 @@ class GraphBuilder:
             bound = spec.bind(args, kwargs)
         except TypeError as error:
             raise FlowError([Diagnostic(span, str(error))]) from None
-        job = JobNode(len(self.jobs), elf, spec, site_id)
+        job = JobNode(len(self.jobs), elf, spec, site_id, self)
         for name, value in bound.items():
             self._add_argument(job, name, value, span)
         for waited in self.after_stack:
@@ -434,6 +521,8 @@ class GraphBuilder:
             raise FlowError([Diagnostic(span, str(error))]) from None
 
     def finish(self, value, span: SourceSpan) -> FlowGraph:
+        if self.return_site is not None:
+            self.call_sites.append(self.return_site)  # errors point at return
         encoder = Encoder()
         try:
             result = encode(value, "return value", encoder)
@@ -469,6 +558,19 @@ def current_builder() -> GraphBuilder | None:
     return _CURRENT.get(None)
 
 
+def within(site_id: int, function, args, kwargs):
+    """Call ordinary code, remembering where the flow called it, so that an
+    error its use of a deferred value raises points at this call."""
+    builder = _CURRENT.get(None)
+    if builder is None:
+        return function(*args, **kwargs)
+    builder.call_sites.append(site_id)
+    try:
+        return function(*args, **kwargs)
+    finally:
+        builder.call_sites.pop()
+
+
 def attempt(function, *args, **kwargs):
     """Call ``function`` while the builder probes: a NeedsConcreteValue it
     raises is the caller's cue to build an expression node, not an error."""
@@ -495,7 +597,9 @@ class AfterScope:
                     "after() takes task results, found %s %r"
                     % (type(value).__name__, value)
                 )
-            self.jobs |= {job.index for job in value.jobs()}
+            for job in value.jobs():
+                check_same_call(job)
+                self.jobs.add(job.index)
 
     def __enter__(self):
         builder = current_builder()

@@ -13,6 +13,7 @@ traceback that points at the flow's own lines.
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
 import types
@@ -24,6 +25,10 @@ from .graph import register_rewritten_code
 from .rewrite import OPS, RewrittenFlow
 
 _FACTORY = "__blumycelium_factory__"
+# The __future__ features of the flow's module apply to the compiled flow too.
+_FUTURE_FLAGS = 0
+for _feature in __future__.all_feature_names:
+    _FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
 
 
 def materialize(rewritten: RewrittenFlow, original, file: str):
@@ -31,6 +36,8 @@ def materialize(rewritten: RewrittenFlow, original, file: str):
     tree = ast.parse(rewritten.code)
     _move_to_original_lines(tree, rewritten.line_map)
     definition = tree.body[0]
+    if isinstance(definition, ast.If):  # the wrapper of source.read_flow_source
+        definition = definition.body[0]
     free_names = original.__code__.co_freevars
     last = max(getattr(node, "end_lineno", 0) or 0 for node in ast.walk(definition))
     place = {"lineno": last, "end_lineno": last, "col_offset": 0, "end_col_offset": 0}
@@ -51,7 +58,8 @@ def materialize(rewritten: RewrittenFlow, original, file: str):
         **dict(place, lineno=min(definition.lineno, last)),
     )
     module = ast.Module(body=[factory], type_ignores=[])
-    code = compile(module, file, "exec", dont_inherit=True)
+    flags = original.__code__.co_flags & _FUTURE_FLAGS
+    code = compile(module, file, "exec", flags=flags, dont_inherit=True)
     inner = _find_code(_find_code(code, _FACTORY), definition.name)
     if inner.co_freevars != free_names:
         raise CompileError(

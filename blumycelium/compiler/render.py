@@ -11,8 +11,11 @@ its source line. The JSON shape is::
                            "elf_uid", "elf_class", "task"}],
                 "edges": [{"source", "target", "key", "parameter", "kind"}],
                 "regions": [{"id", "kind", "label", "line", "parent"}],
-                "diagnostics": [{"file", "line", "column", "severity",
+                "diagnostics": [{"file", "line", "column", "flow", "severity",
                                  "message", "hint"}]}]}
+
+Several flows render as one document: one DOT digraph each (``dot`` reads a
+file of several), and one Mermaid flowchart in which each flow is a subgraph.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ def render(structures: list[FlowStructure], form: str) -> str:
         return json.dumps(
             {"flows": [_as_json(s) for s in structures]}, indent=2, ensure_ascii=False
         )
-    renderer = {"text": render_text, "dot": render_dot, "mermaid": render_mermaid}
+    if form == "mermaid":
+        return render_mermaid(structures)
+    renderer = {"text": render_text, "dot": render_dot}
     return "\n".join(renderer[form](structure) for structure in structures)
 
 
@@ -185,61 +190,85 @@ def _dot_region(structure, region_id, lines: list, indent: str) -> None:
 
 
 def _dot_node(node) -> str:
-    text = "%s  %s\\nline %d" % (node.id, node.label, node.line)
     if node.kind == "task":
-        return 'shape=box, style=filled, fillcolor="#e8f0fe", label=%s' % _dot_id(
-            text + "\\n" + _routing(node)
+        label = _dot_label(
+            "%s  %s" % (node.id, node.label), "line %d" % node.line, _routing(node)
         )
+        return 'shape=box, style=filled, fillcolor="#e8f0fe", label=%s' % label
     if node.kind == "expression":
-        return "shape=ellipse, label=%s" % _dot_id(text)
-    return "shape=doublecircle, label=%s" % _dot_id("return\\nline %d" % node.line)
+        label = _dot_label("%s  %s" % (node.id, node.label), "line %d" % node.line)
+        return "shape=ellipse, label=%s" % label
+    return "shape=doublecircle, label=%s" % _dot_label("return", "line %d" % node.line)
 
 
 def _dot_id(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\\\\n", "\\n")
-    return '"%s"' % escaped
+    return '"%s"' % _dot_escape(text)
+
+
+def _dot_label(*lines: str) -> str:
+    """A quoted label of several lines; the user's text stays literal."""
+    return '"%s"' % "\\n".join(_dot_escape(line) for line in lines)
+
+
+def _dot_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 # -- Mermaid ------------------------------------------------------------------------
 
 
-def render_mermaid(structure: FlowStructure) -> str:
-    lines = [
-        "---",
-        "title: %s"
-        % _mermaid_text(
-            "flow %s(%s)" % (structure.name, ", ".join(structure.parameters))
-        ),
-        "---",
-        "flowchart TD",
-    ]
-    _mermaid_region(structure, None, lines, "  ")
-    for edge in structure.edges:
-        arrow = "-.->" if edge.kind == "after" else "-->"
-        label = edge.label()
-        middle = '|"%s"|' % _mermaid_text(label) if label else ""
+def render_mermaid(structures: list[FlowStructure]) -> str:
+    """One flowchart; each flow is a subgraph with its own node ids."""
+    lines = ["flowchart TD"]
+    for number, structure in enumerate(structures):
+        prefix = "f%d_" % number
         lines.append(
-            "  %s %s%s %s"
-            % (_mermaid_id(edge.source), arrow, middle, _mermaid_id(edge.target))
+            '  subgraph %sflow["%s"]'
+            % (
+                prefix,
+                _mermaid_text(
+                    "flow %s(%s)" % (structure.name, ", ".join(structure.parameters))
+                ),
+            )
         )
+        _mermaid_region(structure, None, lines, "    ", prefix)
+        lines.append("  end")
+        for edge in structure.edges:
+            arrow = "-.->" if edge.kind == "after" else "-->"
+            label = edge.label()
+            middle = '|"%s"|' % _mermaid_text(label) if label else ""
+            lines.append(
+                "  %s%s %s%s %s%s"
+                % (
+                    prefix,
+                    _mermaid_id(edge.source),
+                    arrow,
+                    middle,
+                    prefix,
+                    _mermaid_id(edge.target),
+                )
+            )
     return "\n".join(lines) + "\n"
 
 
-def _mermaid_region(structure, region_id, lines: list, indent: str) -> None:
+def _mermaid_region(
+    structure, region_id, lines: list, indent: str, prefix: str
+) -> None:
     for node in structure.nodes:
         if node.region == region_id:
-            lines.append(indent + _mermaid_node(node))
+            lines.append(indent + prefix + _mermaid_node(node))
     for region in structure.regions:
         if region.parent == region_id:
             lines.append(
-                '%ssubgraph %s["%s"]'
+                '%ssubgraph %s%s["%s"]'
                 % (
                     indent,
+                    prefix,
                     _mermaid_id(region.id),
                     _mermaid_text("%s · line %d" % (region.label, region.line)),
                 )
             )
-            _mermaid_region(structure, region.id, lines, indent + "  ")
+            _mermaid_region(structure, region.id, lines, indent + "  ", prefix)
             lines.append(indent + "end")
 
 

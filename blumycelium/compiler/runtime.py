@@ -25,7 +25,7 @@ import math
 import operator
 import types
 
-from ..errors import NotStorableError
+from ..errors import BlumyceliumError, NotStorableError
 from ..evaluator import METHOD_NAMES, METHODS, MUTATING_METHODS, SAFE_BUILTINS
 from ..tasks import did_you_mean
 from ..values import MAX_EXACT_INT, encode
@@ -33,11 +33,13 @@ from .diagnostics import Diagnostic, site
 from .graph import (
     Deferred,
     Expr,
+    FailedBranch,
     FlowError,
     NeedsConcreteValue,
     TaskResult,
     attempt,
     current_builder,
+    within,
 )
 
 _INPUT_IDS = itertools.count()
@@ -130,7 +132,12 @@ def contains_deferred(value) -> bool:
 
 
 def operand(value, inputs: dict, site_id: int) -> ast.expr:
-    """The ast of ``value`` inside an expression node, recording its inputs."""
+    """The ast of ``value`` inside an expression node, recording its inputs.
+
+    Containers holding deferred values become displays in the tree, so that
+    what they hold is evaluated only where the expression evaluates it (in a
+    branch, say); other static values are captured as snapshots.
+    """
     if isinstance(value, Expr):
         inputs.update(value.inputs)
         return value.node
@@ -141,15 +148,57 @@ def operand(value, inputs: dict, site_id: int) -> ast.expr:
     builtin = _BUILTIN_BY_ID.get(id(value))
     if builtin is not None:
         return ast.Name(builtin, ast.Load())
-    if type(value) in (set, frozenset) and value and all(map(_is_literal, value)):
-        return ast.Set(
-            [operand(item, inputs, site_id) for item in sorted(value, key=repr)]
-        )
+    display = _display(value, inputs, site_id)
+    if display is not None:
+        return display
     if not isinstance(value, Deferred):
         _check_captured(value, site_id)
+        value = snapshot(value)
     name = "_%d" % next(_INPUT_IDS)
     inputs[name] = value
     return ast.Name(name, ast.Load())
+
+
+def _display(value, inputs: dict, site_id: int) -> ast.expr | None:
+    """A display for a container that holds deferred values, a set or a range."""
+    kind = type(value)
+    if kind in (list, tuple) and contains_deferred(value):
+        elements = [operand(item, inputs, site_id) for item in value]
+        return (
+            ast.List(elements, ast.Load())
+            if kind is list
+            else ast.Tuple(elements, ast.Load())
+        )
+    if kind is dict and contains_deferred(value):
+        return ast.Dict(
+            [operand(k, inputs, site_id) for k in value],
+            [operand(v, inputs, site_id) for v in value.values()],
+        )
+    if kind in (set, frozenset):
+        if not value:
+            return ast.Call(ast.Name("set", ast.Load()), [], [])
+        items = sorted(value, key=repr)
+        return ast.Set([operand(item, inputs, site_id) for item in items])
+    if kind is range:
+        bounds = [value.start, value.stop, value.step]
+        return ast.Call(
+            ast.Name("range", ast.Load()),
+            [operand(b, inputs, site_id) for b in bounds],
+            [],
+        )
+    return None
+
+
+def snapshot(value):
+    """A copy of a static value's containers, as it is now (leaves are shared)."""
+    kind = type(value)
+    if kind is list:
+        return [snapshot(item) for item in value]
+    if kind is tuple:
+        return tuple(snapshot(item) for item in value)
+    if kind is dict:
+        return {key: snapshot(item) for key, item in value.items()}
+    return value
 
 
 def _check_captured(value, site_id: int) -> None:
@@ -266,10 +315,20 @@ def ifexp(test_value, body, orelse, site_id: int):
 
 
 def _guarded(thunk, site_id: int, where: str):
-    """Evaluate a thunk whose evaluation depends on a deferred condition."""
+    """Evaluate a thunk whose evaluation depends on a deferred condition.
+
+    Python evaluates it only when the condition holds; here it must be
+    evaluated now. An exception it raises therefore becomes a failure that is
+    raised on the worker only if the condition selects it.
+    """
     builder = current_builder()
     before = len(builder.jobs) if builder else 0
-    value = thunk()
+    try:
+        value = thunk()
+    except BlumyceliumError:
+        raise
+    except Exception as error:
+        value = FailedBranch(error, site_id)
     if builder is not None and len(builder.jobs) != before:
         raise FlowError(
             [
@@ -368,7 +427,9 @@ def attribute(value, name: str, site_id: int):
                     site(site_id),
                     "%r is not a method expression nodes allow on JSON values%s"
                     % (name, did_you_mean(name, METHOD_NAMES)),
-                    "compute it inside a task",
+                    "use an f-string"
+                    if name in ("format", "format_map")
+                    else "compute it inside a task",
                 )
             ]
         )
@@ -396,7 +457,7 @@ def call(function, site_id: int, /, *args, **kwargs):
         args = _materialized(args)  # so that deferred items can be seen
     if _has_deferred(args, kwargs):
         return _call_with_deferred(function, args, kwargs, site_id)
-    return function(*args, **kwargs)
+    return within(site_id, function, args, kwargs)
 
 
 def _task_spec(method):
@@ -432,7 +493,7 @@ def _call_expr(function: Expr, args, kwargs, site_id: int) -> Expr:
 def _call_builtin(name, function, args, kwargs, site_id: int):
     args = _materialized(args)
     if not _has_deferred(args, kwargs):
-        return function(*args, **kwargs)
+        return within(site_id, function, args, kwargs)
     if name == "bool":
         raise _needs_now(site_id, _first_deferred(args, kwargs), "bool()")
     if name in _STRUCTURAL and not any(isinstance(a, Deferred) for a in args):
@@ -634,7 +695,7 @@ def _formatted_node(part, inputs: dict, site_id: int) -> ast.FormattedValue:
 def dict_display(site_id: int, *items):
     """A dict display whose keys may be deferred; ``(SPREAD, m)`` spreads m."""
     if not any(
-        isinstance(key, Deferred) or (key is SPREAD and isinstance(value, Deferred))
+        contains_deferred(key) or (key is SPREAD and isinstance(value, Deferred))
         for key, value in items
     ):
         result = {}

@@ -66,10 +66,21 @@ class ParsedFlow:
 
     @property
     def function(self) -> cst.FunctionDef:
-        return self.module.body[0]
+        return flow_definition(self.module)
 
     def span(self, node: cst.CSTNode) -> SourceSpan:
         return self.source.span(self.positions[node])
+
+
+WRAPPER = "if True:\n"
+
+
+def flow_definition(module):
+    """The flow's def in a parsed module, inside the wrapper ``if`` if any."""
+    first = module.body[0] if module.body else None
+    if isinstance(first, cst.If) and isinstance(first.body, cst.IndentedBlock):
+        first = first.body.body[0] if first.body.body else None
+    return first
 
 
 def read_flow_source(function) -> FlowSource:
@@ -103,6 +114,11 @@ def read_flow_source(function) -> FlowSource:
         ) from None
     raw = "".join(lines)
     text = textwrap.dedent(raw)
+    if text[:1].isspace():
+        # A multi-line string less indented than the def: dedent removed
+        # nothing, and the text cannot be dedented without changing it. Parse
+        # it inside an `if` instead, keeping every column.
+        return FlowSource(function.__name__, file, first_line - 1, 0, WRAPPER + raw)
     indent = _first_indent(raw) - _first_indent(text)
     return FlowSource(function.__name__, file, first_line, indent, text)
 

@@ -272,7 +272,7 @@ class _Analyser:
         if not flowing.compound or not flowing.deferred or flowing.container:
             return flowing.sources
         expression = self.add_node(node, "expression")
-        for source in flowing.sources:
+        for source in _ordered(flowing.sources):
             self.add_edge(source, expression)
         return frozenset({(expression, None)})
 
@@ -294,6 +294,10 @@ class _Analyser:
 
     def value_BinaryOperation(self, node: cst.BinaryOperation) -> Flowing:
         left, right = self.value(node.left), self.value(node.right)
+        if isinstance(node.operator, cst.MatrixMultiply) and (
+            left.deferred or right.deferred
+        ):
+            self.report(node, "the operator @ is not supported on task results")
         joins = isinstance(node.operator, (cst.Add, cst.Multiply))
         if (
             joins
@@ -390,6 +394,9 @@ class _Analyser:
         return self._displayed(node.elements)
 
     def value_Set(self, node) -> Flowing:
+        for element in node.elements:
+            if self.value(element.value).deferred:
+                self.refuse_deferred(element.value, "a set member")
         return self._displayed(node.elements)
 
     def value_Dict(self, node: cst.Dict) -> Flowing:
@@ -407,6 +414,8 @@ class _Analyser:
             if iterated.is_result:
                 self.refuse_deferred(clause.iter, "`for`")
             self.bind(clause.target, Flowing(iterated.sources))
+            for condition in clause.ifs:
+                self.test(condition.test, "if")
             clause = clause.inner_for_in
         result = Flowing()
         for element in elements:
@@ -539,10 +548,10 @@ class _Analyser:
         )
         self.task_specs.setdefault(job, spec)
         for sources, parameter in zip(inputs, names):
-            for source in sources:
+            for source in _ordered(sources):
                 self.add_edge(source, job, parameter)
         for waited in self.after_stack:
-            for source in waited:
+            for source in _ordered(waited):
                 self.add_edge(source, job, kind="after")
         return Flowing(frozenset({(job, None)}))
 
@@ -689,7 +698,7 @@ class _Analyser:
             self.structure.nodes.append(
                 Node("return", "return", "return", span.line, span.column + 1, None)
             )
-        for source in sources:
+        for source in _ordered(sources):
             self.add_edge(source, "return")
 
     def assign(self, target, flowing: Flowing, statement) -> None:
@@ -850,6 +859,18 @@ def _after():
     from .graph import after
 
     return after
+
+
+def _ordered(sources) -> list:
+    """Sources in a stable order (node kind and number, then key)."""
+    return sorted(
+        sources,
+        key=lambda s: (
+            s[0][0],
+            int(s[0][1:] or 0) if s[0][1:].isdigit() else 0,
+            s[1] or "",
+        ),
+    )
 
 
 def _merge(first: dict, second: dict) -> dict:

@@ -11,7 +11,9 @@ task calls become jobs that run later, elsewhere:
 - class definitions inside a flow: define them at module level;
 - assignment expressions (``:=``): operands of ``and``/``or`` and of
   conditional expressions are compiled into deferred thunks, where a walrus
-  would bind in the wrong scope.
+  would bind in the wrong scope;
+- ``super()`` without arguments: it reads the calling frame, which the
+  dispatcher replaces.
 
 Every finding is collected; one CompileError reports them all.
 """
@@ -38,11 +40,16 @@ def check_syntax(parsed: ParsedFlow) -> None:
 
 def _the_function(parsed: ParsedFlow, findings: list) -> cst.FunctionDef | None:
     body = parsed.module.body
-    if len(body) == 1 and isinstance(body[0], cst.FunctionDef):
-        return body[0]
+    function = parsed.function
+    if len(body) == 1 and isinstance(function, cst.FunctionDef):
+        return function
     node = body[0] if body else parsed.module
     findings.append(
-        Diagnostic(parsed.span(node), "a flow must be a function defined with def")
+        Diagnostic(
+            parsed.span(node),
+            "a flow must be a function defined with def",
+            "write `@myc.flow` above a `def`; a lambda cannot be a flow",
+        )
     )
     return None
 
@@ -127,6 +134,18 @@ class _BodyChecker(cst.CSTVisitor):
             "classes cannot be defined inside a flow",
             "define the class at module level",
         )
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if (
+            isinstance(node.func, cst.Name)
+            and node.func.value == "super"
+            and not node.args
+        ):
+            self._refuse(
+                node,
+                "super() without arguments cannot be used in a flow",
+                "call the method through the class instead: Base.method(self, ...)",
+            )
 
     def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
         self._refuse(

@@ -135,6 +135,16 @@ class SQLiteConnections:
                 self._create_schema(connection)
         return connection
 
+    def _check_header(self) -> None:
+        if os.path.isfile(self.path) and os.path.getsize(self.path) > 0:
+            with open(self.path, "rb") as file:
+                header = file.read(16)
+            if header != b"SQLite format 3\x00":
+                raise StoreUnavailableError(
+                    "cannot use %s as a mycelium: the file is not an SQLite"
+                    " database (it is left as it was)" % self.path
+                )
+
     def _connect(self) -> sqlite3.Connection:
         directory = os.path.dirname(self.path)
         if not os.path.isdir(directory):
@@ -142,6 +152,7 @@ class SQLiteConnections:
                 "cannot open the mycelium %s: the directory %s does not exist"
                 % (self.path, directory)
             )
+        self._check_header()
         try:
             connection = sqlite3.connect(
                 self.path,
@@ -179,6 +190,14 @@ class SQLiteConnections:
 
     def _check_ownership(self, connection) -> None:
         """Refuse, before changing anything, a database another program owns."""
+        if os.path.exists(self.path) and 0 < os.path.getsize(self.path):
+            with open(self.path, "rb") as file:
+                header = file.read(16)
+            if header != b"SQLite format 3\x00":
+                raise StoreUnavailableError(
+                    "cannot use %s as a mycelium: the file is not an SQLite"
+                    " database (it is left as it was)" % self.path
+                )
         tables = {
             row[0]
             for row in connection.execute(

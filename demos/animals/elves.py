@@ -6,6 +6,7 @@ names, the file name) go through ``initialize`` so that the orchestration and
 every daemon build the elves the same way.
 """
 
+import fcntl
 import json
 import os
 import random
@@ -46,12 +47,16 @@ class Storage(MachineElf):
         self.json_filename = json_filename
 
     def task_save_animal_data(self, species: str, weight: int) -> None:
-        database = load_json(self.json_filename)
-        database.setdefault(species, {"weight": []})["weight"].append(weight)
-        temporary = self.json_filename + ".tmp"
-        with open(temporary, "w") as file:
-            json.dump(database, file)
-        os.replace(temporary, self.json_filename)
+        # Several daemons may serve this elf: a lock keeps each
+        # read-modify-write whole, and each writes its own temporary file.
+        with open(self.json_filename + ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            database = load_json(self.json_filename)
+            database.setdefault(species, {"weight": []})["weight"].append(weight)
+            temporary = "%s.%d.tmp" % (self.json_filename, os.getpid())
+            with open(temporary, "w") as file:
+                json.dump(database, file)
+            os.replace(temporary, self.json_filename)
         print("Stored a new entry for:" + species)
 
 
@@ -89,7 +94,8 @@ def format_report(means, mins, maxs):
     """The report; the three elves may have read the file at different times,
     so a species one of them has not seen yet shows as n/a."""
     lines = ["====STATS===="]
-    for name in sorted(set(means) | set(mins) | set(maxs)):
+    names = list(means) + [n for n in {**mins, **maxs} if n not in means]
+    for name in names:
         lines.append(
             "Stats for %s:\n\tAverage: %s\n\tMinimum: %s\n\tMaximum: %s"
             % tuple([name] + [part.get(name, "n/a") for part in (means, mins, maxs)])

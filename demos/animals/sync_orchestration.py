@@ -1,33 +1,56 @@
-"""The animals demo in one process: the same flow, with every elf's ready
-jobs run in turn by ``start_jobs`` instead of by daemons.
+"""The synchronous animals demo of the original blumycelium, in one process.
 
     python demos/animals/sync_orchestration.py [--iterations 10]
 
-An elf's jobs that wait for another elf's results are not ready until that
-elf has run, so the elves are started in dependency order.
+Every iteration measures an animal, saves it, computes the statistics with
+three Stats elves and prints the report. Then every elf runs its ready jobs
+in turn with ``start_jobs``, in dependency order, as in the original: all
+measurements first, then all saves, then the statistics, then the reports.
+The statistics wait for their iteration's save with ``after``; in the
+original they simply ran after every save had.
 """
 
 import argparse
+import json
 
+import common
 import elves
-import orchestration
+
+from blumycelium import after
+
+mycelium = common.demo_mycelium()
+animals = common.make_elf(mycelium, "animals")
+store = common.make_elf(mycelium, "store")
+mean_calc = elves.Stats("average calculator", mycelium, common.database_file())
+min_calc = elves.Stats("min calculator", mycelium, common.database_file())
+max_calc = elves.Stats("max calculator", mycelium, common.database_file())
+printer = common.make_elf(mycelium, "printer")
+
+
+@mycelium.flow
+def sync_report(iterations: int):
+    for _ in range(iterations):
+        measurement = animals.task_get_animal_data()
+        saved = store.task_save_animal_data(
+            species=measurement["species"], weight=measurement["weight"]
+        )
+        with after(saved):
+            mean = mean_calc.task_calculate_means()
+            mins = min_calc.task_calculate_mins()
+            maxs = max_calc.task_calculate_maxs()
+        printer.task_print_stats(
+            means=mean["means"], mins=mins["mins"], maxs=maxs["maxs"]
+        )
 
 
 def main(iterations=10):
-    run = orchestration.main(iterations)
-    for elf in (
-        orchestration.animals,
-        orchestration.store,
-        orchestration.mean_calc,
-        orchestration.min_calc,
-        orchestration.max_calc,
-        orchestration.printer,
-    ):
+    with open(common.database_file(), "w") as file:
+        json.dump({}, file)
+    common.init_myc(mycelium, drop=True)
+    run = sync_report(iterations)
+    for elf in (animals, store, mean_calc, min_calc, max_calc, printer):
         elf.start_jobs(store_failures=True, raise_exceptions=True)
-    report = run.result(timeout=10)
-    if report:
-        print("Last report:")
-        print(elves.format_report(report["means"], report["mins"], report["maxs"]))
+    print("run %s: %s" % (run.id, run.wait(timeout=10)))
 
 
 if __name__ == "__main__":
