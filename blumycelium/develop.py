@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .errors import ExecutionError, ExpressionError
 from .evaluator import evaluate, shown
-from .values import TAG, ExprMarker, FailedMarker, RefMarker, decode
+from .values import TAG, ExprMarker, FailedMarker, RefMarker, SkippedMarker, decode
 
 
 def referenced_jobs(data, found: set | None = None) -> set:
@@ -45,6 +45,7 @@ class Developer:
     def __init__(self, results: dict, where: str = ""):
         self.results = {index: decode(value) for index, value in results.items()}
         self.where = where
+        self.skipped: list = []
 
     def develop(self, template):
         self.failures: list[FailedMarker] = []
@@ -55,6 +56,11 @@ class Developer:
                 "%s%s: %s (raised when the flow was built, by flow line %d, in the"
                 " branch chosen at run time)"
                 % (self.where, failure.exception_type, failure.message, failure.line)
+            )
+        if self.skipped and _holds(value, self.skipped):
+            raise ExecutionError(
+                "%sa value comes from a job that was skipped (its branch was not"
+                " taken)" % self.where
             )
         return value
 
@@ -67,6 +73,10 @@ class Developer:
         return self._evaluate(marker)
 
     def _result(self, marker: RefMarker):
+        value = self.results.get(marker.job)
+        if type(value) is SkippedMarker:
+            self.skipped.append(value)
+            return value
         if marker.job not in self.results:
             raise ExecutionError(
                 "%sthe result of job #%d of this run is not in the mycelium"

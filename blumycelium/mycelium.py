@@ -235,6 +235,7 @@ def _job_documents(graph) -> list:
             ],
             sorted(job.dependencies),
             job.spec.retry.max_attempts,
+            job.guard,
         )
         for job in graph.jobs
     ]

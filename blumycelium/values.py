@@ -70,6 +70,11 @@ class RefMarker:
 
 
 @dataclass(frozen=True, slots=True)
+class SkippedMarker:
+    """The result of a job that was skipped: its branch was not taken."""
+
+
+@dataclass(frozen=True, slots=True)
 class FailedMarker:
     """A stored failure of a branch chosen at run time: raise it if used."""
 
@@ -319,6 +324,8 @@ def _decode_tag(mapping: dict, resolve):
     elif tag == "expr":
         line, column = mapping.get("site") or (0, 0)
         marker = ExprMarker(mapping["code"], mapping["inputs"], line, column)
+    elif tag == "skipped":
+        return SkippedMarker()
     elif tag == "failed":
         line, column = mapping.get("site") or (0, 0)
         marker = FailedMarker(mapping["type"], mapping["message"], line, column)

@@ -113,6 +113,7 @@ class ElfWorker:
         ran = 0
         with self._beating(registered=False):
             while True:
+                self.decide_guards()
                 job = self.store.claim_job(self.elf.uid, self.worker_id, self.lease)
                 if job is None:
                     return ran
@@ -174,6 +175,7 @@ class ElfWorker:
     def _claim(self) -> ClaimedJob | None:
         try:
             self._reap()
+            self.decide_guards()
             return self.store.claim_job(self.elf.uid, self.worker_id, self.lease)
         except StoreError:
             logger.exception("elf %r cannot claim a job now; retrying", self.elf.uid)
@@ -193,6 +195,42 @@ class ElfWorker:
                 self.worker_id,
                 reaped,
             )
+
+    def decide_guards(self) -> None:
+        """Decide the ready jobs that have a guard or skipped dependencies, of
+        any elf: they run, or are skipped (their branch was not taken)."""
+        for job in self.store.undecided_jobs():
+            runs = self._guard_holds(job)
+            if self.store.decide_job(job.id, runs) and not runs:
+                logger.info("job %s skipped: its guard is false", job.id)
+
+    def _guard_at_claim(self, job: ClaimedJob) -> bool:
+        """The guard again, at claim time: an error here fails the job."""
+        value = develop_templates(
+            {"guard": job.guard},
+            lambda indices: self.store.fetch_results(job.run_id, indices),
+            "the guard of job %s: " % job.id,
+        )["guard"]
+        return bool(value)
+
+    def _guard_holds(self, job) -> bool:
+        if job.dependency_count and job.skipped_dependencies == job.dependency_count:
+            return False
+        if job.guard is None:
+            return True
+        where = "the guard of job %s: " % job.id
+        try:
+            value = develop_templates(
+                {"guard": job.guard},
+                lambda indices: self.store.fetch_results(job.run_id, indices),
+                where,
+            )["guard"]
+        except ExecutionError as error:
+            if "was skipped" in str(error):
+                return False
+            logger.exception("cannot decide job %s; its worker will fail it", job.id)
+            return True
+        return bool(value)
 
     def _pause(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -272,6 +310,10 @@ class ElfWorker:
         if self._heartbeat is not None:
             self._heartbeat.job = (job.id, job.attempt)
         try:
+            if job.guard is not None and not self._guard_at_claim(job):
+                self.store.decide_job(job.id, False, job.attempt)
+                logger.info("job %s skipped: its guard is false", job.id)
+                return True
             result = self._execute(job)
         except Exception as error:
             logger.exception("job %s failed in elf %r", job.id, self.elf.uid)

@@ -374,3 +374,146 @@ def test_ordinary_code_misusing_a_result_is_located_at_its_call(load_flows):
     span = caught.value.diagnostics[0].span
     assert span.line == PRELUDE_LINES + 7
     assert "comparing it (<) in ordinary code" in str(caught.value)
+
+
+GUARDED = """
+    @myc.flow
+    def f(x):
+        r = calc.task_add(x)
+        results = []
+        if r["sum"] > 5:
+            big = calc.task_add(r["sum"], 100)
+            label = "big"
+            results.append(big["sum"])
+        elif r["sum"] > 2:
+            label = "medium"
+            results.append(calc.task_add(r["sum"], 10)["sum"])
+        else:
+            label = "small"
+        total = calc.task_add(len(label))
+        return label, results, total["sum"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("x", "expected", "statuses"),
+    [
+        (0, ("small", [], 6), ["done", "skipped", "skipped", "done"]),
+        (3, ("medium", [14], 7), ["done", "skipped", "done", "done"]),
+        (9, ("big", [110], 4), ["done", "done", "skipped", "done"]),
+    ],
+)
+def test_an_if_on_a_result_guards_the_jobs_of_each_branch(
+    load_flows, x, expected, statuses
+):
+    module = load_flows(GUARDED)
+    run = module.f(x)
+    while sum(elf.start_jobs() for elf in (module.calc, module.words)):
+        pass
+    assert run.result(timeout=10) == module.f.__wrapped__(x) == expected
+    assert [job.status for job in run.jobs()] == statuses
+    assert run.status == "done"
+
+
+def test_nested_ifs_and_jobs_that_depend_only_on_skipped_jobs(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(x):
+            r = calc.task_add(x)
+            out = 0
+            if r["sum"] > 1:
+                a = calc.task_add(r["sum"])
+                b = calc.task_add(a["sum"])
+                if b["sum"] > 10:
+                    out = calc.task_add(b["sum"], 1000)["sum"]
+                else:
+                    out = b["sum"]
+            return out
+    """)
+    for x in (0, 3, 20):
+        compiled, eager = run_both(module, module.f, x)
+        assert compiled == eager
+
+
+def test_conditional_expressions_and_boolean_operators_guard_task_calls(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(x):
+            r = calc.task_add(x)
+            pick = calc.task_add(1)["sum"] if r["sum"] > 3 else calc.task_add(2)["sum"]
+            both = r["sum"] > 3 and calc.task_add(10)["sum"]
+            either = r["sum"] > 3 or calc.task_add(20)["sum"]
+            return pick, both, either
+    """)
+    for x in (1, 9):
+        compiled, eager = run_both(module, module.f, x)
+        assert compiled == eager
+    run = module.f(1)
+    while sum(elf.start_jobs() for elf in (module.calc, module.words)):
+        pass
+    assert sorted(j.status for j in run.jobs()) == ["done"] * 3 + ["skipped"] * 2
+
+
+def test_a_name_assigned_in_one_branch_only_is_refused_when_used(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(x):
+            r = calc.task_add(x)
+            if r["sum"] > 3:
+                only = calc.task_add(1)
+            unused = 1
+            return only["sum"]
+    """)
+    with pytest.raises(
+        CompileError, match="'only' is assigned in only one branch of the `if` at line"
+    ) as caught:
+        module.f.graph(1)
+    assert "not in its else branch" in str(caught.value)
+
+
+def test_a_name_assigned_in_one_branch_and_not_used_is_fine(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(x):
+            r = calc.task_add(x)
+            if r["sum"] > 3:
+                note = calc.task_add(1)
+            return r["sum"]
+    """)
+    compiled, eager = run_both(module, module.f, 5)
+    assert compiled == eager == 6
+
+
+def test_changing_a_shared_list_in_a_branch_on_a_result_is_refused(load_flows):
+    module = load_flows("""
+        SEEN = []
+
+        @myc.flow
+        def f(x):
+            r = calc.task_add(x)
+            if r["sum"] > 3:
+                SEEN.append(r["sum"])
+    """)
+    with pytest.raises(CompileError, match=r"list.append\(\) inside a branch"):
+        module.f.graph(1)
+
+
+def test_a_skipped_branch_needs_no_worker_of_its_elves(load_flows):
+    module = load_flows("""
+        class Rare(MachineElf):
+            def task_alert(self, value: int) -> None:
+                print("alert", value)
+
+        rare = Rare("rare", myc)
+
+        @myc.flow
+        def f(x):
+            r = calc.task_add(x)
+            if r["sum"] > 100:
+                rare.task_alert(r["sum"])
+            return r["sum"]
+    """)
+    run = module.f(1)
+    module.calc.start_jobs()
+    assert run.wait(timeout=5) == "done"
+    assert [j.status for j in run.jobs()] == ["done", "skipped"]

@@ -26,6 +26,7 @@ value can be stored, and collects the jobs the arguments depend on.
 from __future__ import annotations
 
 import ast
+import contextlib
 import contextvars
 import itertools
 import linecache
@@ -327,6 +328,42 @@ class FailedBranch(Deferred):
         return "<failed branch: %s: %s>" % (type(self.error).__name__, self.error)
 
 
+class Unassigned(Deferred):
+    """A name assigned in one branch of an ``if`` on a task result only: after
+    the ``if`` it has no value when the other branch is taken."""
+
+    __slots__ = ("name", "missing", "site_id")
+
+    def __init__(self, name: str, missing: str, site_id: int):
+        self.name = name
+        self.missing = missing
+        self.site_id = site_id
+
+    def jobs(self) -> list:
+        return []
+
+    def refuse(self, need: str = "", hint: str = "", span=None):
+        branch = site(self.site_id)
+        raise FlowError(
+            [
+                Diagnostic(
+                    span or span_from_stack(),
+                    "%r is assigned in only one branch of the `if` at line %d (not in"
+                    " its %s branch), so after it %r has no value when the task"
+                    " result takes that branch"
+                    % (self.name, branch.line, self.missing, self.name),
+                    "assign %r in both branches, or before the `if`" % self.name,
+                )
+            ]
+        )
+
+    def encode_placeholder(self, encoder: Encoder) -> dict:
+        self.refuse()
+
+    def __repr__(self):
+        return "<%s, assigned in one branch only>" % self.name
+
+
 class Expr(Deferred):
     """An expression node: an ``ast`` tree over named inputs."""
 
@@ -420,10 +457,12 @@ class JobNode:
         "dependencies",
         "site_id",
         "builder",
+        "guard",
     )
 
     def __init__(self, index, elf, spec, site_id, builder=None):
         self.builder = builder
+        self.guard = None
         self.index = index
         self.elf = elf
         self.spec = spec
@@ -472,6 +511,16 @@ class GraphBuilder:
         self.errors: list[FlowError] = []
         self.probing = 0
         self.call_sites: list[int] = []
+        self.guards: list = []  # the conditions of the branches being built
+
+    @contextlib.contextmanager
+    def guarded(self, condition):
+        """Jobs created in this block run only when ``condition`` is true."""
+        self.guards.append(condition)
+        try:
+            yield
+        finally:
+            self.guards.pop()
 
     def __enter__(self):
         self._token = _CURRENT.set(self)
@@ -493,6 +542,10 @@ class GraphBuilder:
             self._add_argument(job, name, value, span)
         for waited in self.after_stack:
             job.dependencies |= waited
+        if self.guards:
+            encoder = Encoder()
+            job.guard = encoder.encode(self.guards[-1])
+            job.dependencies |= encoder.refs
         self.jobs.append(job)
         return TaskResult(job)
 

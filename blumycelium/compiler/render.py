@@ -100,7 +100,12 @@ def _text_region(structure, region_id, depth: int, lines: list, incoming) -> Non
     ]
     for _, is_region, _, item in sorted(items, key=lambda entry: entry[:3]):
         if is_region:
-            lines.append("%s%s:    line %d" % (indent, item.label, item.line))
+            note = (
+                "    (decided by a task result: guarded jobs)"
+                if item.kind == "guarded"
+                else ""
+            )
+            lines.append("%s%s:    line %d%s" % (indent, item.label, item.line, note))
             _text_region(structure, item.id, depth + 1, lines, incoming)
             continue
         if item.kind == "return":
@@ -114,6 +119,8 @@ def _text_region(structure, region_id, depth: int, lines: list, incoming) -> Non
         detail = indent + "          "
         if _routing(item):
             lines.append(detail + "→ " + _routing(item))
+        if getattr(item, "guard", None):
+            lines.append(detail + "? " + item.guard)
         for edge in incoming.get(item.id, []):
             lines.append(detail + "← %s%s" % (edge.source, _text_edge(edge)))
 
@@ -174,9 +181,13 @@ def _dot_region(structure, region_id, lines: list, indent: str) -> None:
     for region in structure.regions:
         if region.parent == region_id:
             lines.append("%ssubgraph %s {" % (indent, _dot_id("cluster_" + region.id)))
-            style = (
-                "dashed" if region.kind in ("condition", "else", "case") else "rounded"
-            )
+            style = {
+                "condition": "dashed",
+                "else": "dashed",
+                "case": "dashed",
+                "guarded": "bold",
+                "guarded_else": "bold",
+            }.get(region.kind, "rounded")
             lines.append(
                 "%s  label=%s; style=%s;"
                 % (
@@ -192,9 +203,13 @@ def _dot_region(structure, region_id, lines: list, indent: str) -> None:
 def _dot_node(node) -> str:
     if node.kind == "task":
         label = _dot_label(
-            "%s  %s" % (node.id, node.label), "line %d" % node.line, _routing(node)
+            "%s  %s" % (node.id, node.label),
+            "line %d" % node.line,
+            _routing(node),
+            *(["guarded: may be skipped"] if node.guard else []),
         )
-        return 'shape=box, style=filled, fillcolor="#e8f0fe", label=%s' % label
+        style = '"filled,dashed"' if node.guard else "filled"
+        return 'shape=box, style=%s, fillcolor="#e8f0fe", label=%s' % (style, label)
     if node.kind == "expression":
         label = _dot_label("%s  %s" % (node.id, node.label), "line %d" % node.line)
         return "shape=ellipse, label=%s" % label
@@ -275,10 +290,12 @@ def _mermaid_region(
 def _mermaid_node(node) -> str:
     text = "%s: %s<br/>line %d" % (node.id, _mermaid_text(node.label), node.line)
     if node.kind == "task":
-        return '%s["%s<br/>%s"]' % (
+        guard = "<br/>guarded: may be skipped" if node.guard else ""
+        return '%s["%s<br/>%s%s"]' % (
             _mermaid_id(node.id),
             text,
             _mermaid_text(_routing(node)),
+            guard,
         )
     if node.kind == "expression":
         return '%s(["%s"])' % (_mermaid_id(node.id), text)

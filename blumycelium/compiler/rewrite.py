@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from . import branches
 from .diagnostics import register_site
 from .source import ParsedFlow
 
@@ -141,6 +142,10 @@ class FlowTransformer(cst.CSTTransformer):
         self.pattern_depth = 0
         self.statements: list[tuple[cst.CSTNode, int]] = []
         self.concatenated: set[int] = set()
+        self.elifs: set[int] = set()
+        self.frames: list[dict] = []
+        self.branch_count = 0
+        self.branch_lines: dict[int, int] = {}
 
     # -- bookkeeping ---------------------------------------------------------------
 
@@ -149,7 +154,10 @@ class FlowTransformer(cst.CSTTransformer):
 
     def on_leave(self, original_node, updated_node):
         result = super().on_leave(original_node, updated_node)
-        if isinstance(
+        if isinstance(result, cst.FlattenSentinel):
+            call = result.nodes[-1]  # an if_stmt call stands for the `if`
+            self.statements.append((call.body[0], self.branch_lines[id(call)]))
+        elif isinstance(
             original_node, (cst.BaseSmallStatement, cst.BaseCompoundStatement)
         ):
             line = self.parsed.span(_statement_anchor(original_node)).line
@@ -223,9 +231,20 @@ class FlowTransformer(cst.CSTTransformer):
 
     def visit_FunctionDef(self, node) -> None:
         self.function_depth += 1
+        self.frames.append(
+            {"names": set(), "globals": set(), "locals": branches.local_names(node)}
+        )
 
     def leave_FunctionDef(self, original_node, updated_node):
         self.function_depth -= 1
+        frame = self.frames.pop()
+        if frame["names"]:
+            body = updated_node.body
+            updated_node = updated_node.with_changes(
+                body=body.with_changes(
+                    body=[*body.body, branches.dead_bindings(frame["names"])]
+                )
+            )
         if self.function_depth == 0:
             return updated_node.with_changes(
                 decorators=[],
@@ -460,12 +479,89 @@ class FlowTransformer(cst.CSTTransformer):
 
     # -- statements -----------------------------------------------------------------
 
+    def visit_If(self, node) -> None:
+        if isinstance(node.orelse, cst.If):
+            self.elifs.add(id(node.orelse))
+
     def leave_If(self, original_node, updated_node):
-        return updated_node.with_changes(
-            test=_op(
-                "test", updated_node.test, self.site(original_node.test), _literal("if")
-            )
+        if id(original_node) in self.elifs or not self.frames:
+            return updated_node  # converted with its `if`, or the source wrapper
+        converted = self._convert_if(original_node, updated_node)
+        if isinstance(converted, list):
+            return cst.FlattenSentinel(converted)
+        return converted
+
+    def _convert_if(self, original, updated):
+        """Branch functions and an ``if_stmt`` call (see branches.py), or the
+        ``if`` itself with a static-only test when a branch escapes."""
+        escape = branches.chain_escape(original)
+        if escape is not None:
+            return self._static_if(original, updated, escape)
+        self.branch_count += 1
+        number = self.branch_count
+        frame = self.frames[-1]
+        names = sorted(
+            n
+            for n in branches.chain_names(original)
+            if n in frame["locals"] or n in frame["globals"]
         )
+        frame["names"].update(n for n in names if n not in frame["globals"])
+        else_body = []
+        if isinstance(updated.orelse, cst.Else):
+            else_body = list(updated.orelse.body.body)
+        elif isinstance(updated.orelse, cst.If):
+            else_body = self._convert_if(original.orelse, updated.orelse)
+            if not isinstance(else_body, list):
+                else_body = [else_body]
+        globals_ = frame["globals"]
+        statements = [
+            branches.branch_function(
+                "__bm_then_%d" % number, list(updated.body.body), names, globals_
+            ),
+            branches.branch_function(
+                "__bm_else_%d" % number, else_body, names, globals_
+            ),
+        ]
+        if names:
+            statements += branches.state_functions(number, names, globals_)
+        state = (
+            [cst.Name("__bm_get_%d" % number), cst.Name("__bm_set_%d" % number)]
+            if names
+            else [cst.Name("None"), cst.Name("None")]
+        )
+        call = _op(
+            "if_stmt",
+            updated.test,
+            cst.Name("__bm_then_%d" % number),
+            cst.Name("__bm_else_%d" % number),
+            *state,
+            self.site(original.test),
+        )
+        statements.append(cst.SimpleStatementLine([cst.Expr(call)]))
+        self.branch_lines[id(statements[-1])] = self.parsed.span(original).line
+        return statements
+
+    def _static_if(self, original, updated, escape: str):
+        test = _op(
+            "test",
+            updated.test,
+            self.site(original.test),
+            _literal("if"),
+            _literal(escape),
+        )
+        orelse = updated.orelse
+        if isinstance(orelse, cst.If):
+            orelse = self._static_if(original.orelse, orelse, escape)
+        return updated.with_changes(test=test, orelse=orelse)
+
+    def _is_local(self, name: str) -> bool:
+        """A name bound by the function being rewritten (so rebinding it there
+        is what the source means); globals and closure names are not."""
+        return bool(self.frames) and name in self.frames[-1]["locals"]
+
+    def visit_Global(self, node) -> None:
+        if self.frames:
+            self.frames[-1]["globals"].update(item.name.value for item in node.names)
 
     def leave_While(self, original_node, updated_node):
         return updated_node.with_changes(
@@ -516,7 +612,57 @@ class FlowTransformer(cst.CSTTransformer):
             )
         )
 
+    def leave_Expr(self, original_node, updated_node):
+        """``name.append(x)`` / ``name.extend(x)`` rebind ``name``, so that a
+        branch built on a task result can grow its own copy."""
+        call = original_node.value
+        if not (
+            isinstance(call, cst.Call)
+            and isinstance(call.func, cst.Attribute)
+            and isinstance(call.func.value, cst.Name)
+            and call.func.attr.value in ("append", "extend")
+            and len(call.args) == 1
+            and not call.args[0].keyword
+            and not call.args[0].star
+            and not self._skip()
+        ):
+            return updated_node
+        receiver = call.func.value.value
+        if not self._is_local(receiver):
+            return updated_node
+        item = updated_node.value.args[-1].value
+        operation = "list_append" if call.func.attr.value == "append" else "list_extend"
+        return cst.Assign(
+            targets=[cst.AssignTarget(cst.Name(receiver))],
+            value=_op(operation, cst.Name(receiver), item, self.site(original_node)),
+        )
+
     def leave_Assign(self, original_node, updated_node):
+        target = (
+            original_node.targets[0].target if len(original_node.targets) == 1 else None
+        )
+        if (
+            isinstance(target, cst.Subscript)
+            and isinstance(target.value, cst.Name)
+            and len(target.slice) == 1
+            and not self._skip()
+        ):
+            key = self._subscript_key(updated_node.targets[0].target.slice[0])
+            if key is not None and self._is_local(target.value.value):
+                name = target.value.value
+                return cst.Assign(
+                    targets=[cst.AssignTarget(cst.Name(name))],
+                    value=_op(
+                        "with_item",
+                        cst.Name(name),
+                        key,
+                        updated_node.value,
+                        self.site(original_node),
+                    ),
+                )
+        return self._unpacking(original_node, updated_node)
+
+    def _unpacking(self, original_node, updated_node):
         if not any(
             isinstance(target.target, (cst.Tuple, cst.List))
             for target in updated_node.targets

@@ -37,6 +37,7 @@ from .graph import (
     FlowError,
     NeedsConcreteValue,
     TaskResult,
+    Unassigned,
     attempt,
     current_builder,
     within,
@@ -273,7 +274,7 @@ def compare_chain(left, site_id: int, *pairs):
     deferred_parts = []
     for op, thunk in pairs:
         right = (
-            _guarded(thunk, site_id, "a chained comparison")
+            _guarded(thunk, _all_of(deferred_parts, site_id), site_id)
             if deferred_parts
             else thunk()
         )
@@ -299,7 +300,7 @@ def boolop(left, thunk, op: str, site_id: int):
         if bool(left) == (op == "and"):
             return thunk()
         return left
-    right = _guarded(thunk, site_id, "the right operand of `%s`" % op)
+    right = _guarded(thunk, branch_guard(left, op == "and", site_id), site_id)
     node_type = ast.And if op == "and" else ast.Or
     return _expr(lambda a, b: ast.BoolOp(node_type(), [a, b]), site_id, left, right)
 
@@ -307,41 +308,165 @@ def boolop(left, thunk, op: str, site_id: int):
 def ifexp(test_value, body, orelse, site_id: int):
     if not isinstance(test_value, Deferred):
         return body() if test_value else orelse()
-    then_value = _guarded(body, site_id, "a branch of a conditional expression")
-    else_value = _guarded(orelse, site_id, "a branch of a conditional expression")
+    then_value = _guarded(body, branch_guard(test_value, True, site_id), site_id)
+    else_value = _guarded(orelse, branch_guard(test_value, False, site_id), site_id)
     return _expr(
         lambda t, a, b: ast.IfExp(t, a, b), site_id, test_value, then_value, else_value
     )
 
 
-def _guarded(thunk, site_id: int, where: str):
-    """Evaluate a thunk whose evaluation depends on a deferred condition.
+def _guarded(thunk, condition, site_id: int):
+    """Evaluate an operand Python evaluates only when ``condition`` holds.
 
-    Python evaluates it only when the condition holds; here it must be
-    evaluated now. An exception it raises therefore becomes a failure that is
-    raised on the worker only if the condition selects it.
+    It must be evaluated now: jobs it creates are guarded by the condition
+    (skipped at run time when it is false), and an exception it raises
+    becomes a failure raised on the worker only if the condition selects it.
     """
+    with current_builder().guarded(condition):
+        try:
+            return thunk()
+        except BlumyceliumError:
+            raise
+        except Exception as error:
+            return FailedBranch(error, site_id)
+
+
+def branch_guard(test, positive: bool, site_id: int):
+    """The condition of a branch: ``test`` (or its negation), and the
+    condition of the branch being built around it."""
+    condition = test if positive else unop(test, "not", site_id)
     builder = current_builder()
-    before = len(builder.jobs) if builder else 0
-    try:
-        value = thunk()
-    except BlumyceliumError:
-        raise
-    except Exception as error:
-        value = FailedBranch(error, site_id)
-    if builder is not None and len(builder.jobs) != before:
-        raise FlowError(
-            [
-                Diagnostic(
-                    site(site_id),
-                    "a task is called in %s, which runs only when a deferred condition"
-                    " holds; conditional jobs are not supported yet" % where,
-                    "call the task unconditionally and choose between results with an"
-                    " expression, or decide inside a task",
-                )
-            ]
+    if builder is not None and builder.guards:
+        condition = _expr(
+            lambda a, b: ast.BoolOp(ast.And(), [a, b]),
+            site_id,
+            builder.guards[-1],
+            condition,
         )
-    return value
+    return condition
+
+
+def _all_of(parts: list, site_id: int):
+    if len(parts) == 1:
+        return parts[0]
+    return _expr(lambda *nodes: ast.BoolOp(ast.And(), list(nodes)), site_id, *parts)
+
+
+# -- if statements -------------------------------------------------------------------
+
+
+class _Undefined:
+    """What a name holds when it is not bound (see :func:`read`)."""
+
+    def __repr__(self):
+        return "UNDEFINED"
+
+
+UNDEFINED = _Undefined()
+
+
+def read(value_of):
+    """The value of a name, or UNDEFINED when it is not bound yet."""
+    try:
+        return value_of()
+    except NameError:
+        return UNDEFINED
+
+
+def if_stmt(test, then_branch, else_branch, get_state, set_state, site_id: int):
+    """An ``if`` statement, its branches compiled into functions.
+
+    A static test runs one branch, as Python does. A test on a task result
+    builds both, each under its guard, starting from the same state; after
+    them a name the branches left different holds a select expression
+    (``then if test else otherwise``), and a name only one of them assigned
+    holds an :class:`~.graph.Unassigned` that refuses to be used.
+    """
+    if not isinstance(test, Deferred):
+        then_branch() if test else else_branch()
+        return
+    before = get_state() if get_state else {}
+    _build_branch(then_branch, branch_guard(test, True, site_id), "if", site_id)
+    after_then = get_state() if get_state else {}
+    if set_state:
+        set_state(before)
+    _build_branch(else_branch, branch_guard(test, False, site_id), "else", site_id)
+    after_else = get_state() if get_state else {}
+    if set_state:
+        set_state(
+            {
+                name: _merged(name, test, after_then[name], after_else[name], site_id)
+                for name in before
+            }
+        )
+
+
+def _build_branch(branch, condition, which: str, site_id: int) -> None:
+    with current_builder().guarded(condition):
+        try:
+            branch()
+        except BlumyceliumError:
+            raise
+        except Exception as error:
+            raise FlowError(
+                [
+                    Diagnostic(
+                        site(site_id),
+                        "the %s branch of this `if` raised %s: %s while the flow was"
+                        " built; a branch decided by a task result is built at"
+                        " submit time"
+                        " whichever way the result goes"
+                        % (which, type(error).__name__, error),
+                        "make the branch safe to build for any result, or move what may"
+                        " fail into a task",
+                    )
+                ]
+            ) from error
+
+
+def _merged(name: str, test, then_value, else_value, site_id: int):
+    if then_value is else_value:
+        return then_value
+    if then_value is UNDEFINED or else_value is UNDEFINED:
+        missing = "else" if else_value is UNDEFINED else "if"
+        return Unassigned(name, missing, site_id)
+    return _expr(
+        lambda t, a, b: ast.IfExp(t, a, b), site_id, test, then_value, else_value
+    )
+
+
+def list_append(target, item, site_id: int):
+    """``target.append(item)``: in place, or a new list inside a branch built
+    on a task result (both branches must start from the same list)."""
+    if _in_branch() and type(target) is list:
+        return target + [item]
+    call(attribute(target, "append", site_id), site_id, item)
+    return target
+
+
+def list_extend(target, items, site_id: int):
+    """``target.extend(items)``, like :func:`list_append`."""
+    if _in_branch() and type(target) is list:
+        return target + list(iterable(items, site_id))
+    call(attribute(target, "extend", site_id), site_id, items)
+    return target
+
+
+def with_item(target, key, value, site_id: int):
+    """``target[key] = value``, like :func:`list_append`."""
+    if _in_branch() and type(target) in (list, dict):
+        changed = target.copy()
+        changed[key] = value
+        return changed
+    if isinstance(target, Deferred):
+        target.read_only("assigning an item of")
+    target[key] = value
+    return target
+
+
+def _in_branch() -> bool:
+    builder = current_builder()
+    return builder is not None and bool(builder.guards)
 
 
 # -- subscripts and attributes -------------------------------------------------
@@ -451,6 +576,8 @@ def call(function, site_id: int, /, *args, **kwargs):
     name = _BUILTIN_BY_ID.get(id(function))
     if name is not None:
         return _call_builtin(name, function, args, kwargs, site_id)
+    if _in_branch():
+        _refuse_change_in_branch(function, site_id)
     if _accepts_deferred(function):
         return function(*args, **kwargs)
     if isinstance(function, types.BuiltinFunctionType):
@@ -544,6 +671,27 @@ def _call_with_deferred(function, args, kwargs, site_id: int):
     )
 
 
+def _refuse_change_in_branch(function, site_id: int) -> None:
+    """Changing a container in a branch built on a task result would change it
+    for the other branch too: both are built, from the same objects."""
+    owner = getattr(function, "__self__", None)
+    name = getattr(function, "__name__", "")
+    if type(owner) in (list, dict, set) and name in MUTATING_METHODS:
+        raise FlowError(
+            [
+                Diagnostic(
+                    site(site_id),
+                    "%s.%s() inside a branch decided by a task result would change the"
+                    " %s for the other branch too (both branches are built at submit"
+                    " time)" % (type(owner).__name__, name, type(owner).__name__),
+                    "build a new value instead, e.g. items = items + [x], or use a list"
+                    " local to the function, which `items.append(x)` grows branch by"
+                    " branch",
+                )
+            ]
+        )
+
+
 def _accepts_deferred(function) -> bool:
     if getattr(function, "__blumycelium_local__", False):
         return True
@@ -584,10 +732,30 @@ def _name_of(function) -> str:
 # -- control flow that needs a value now ---------------------------------------
 
 
-def test(value, site_id: int, keyword: str):
-    if isinstance(value, Deferred):
-        raise _needs_now(site_id, value, "`%s`" % keyword)
-    return value
+def test(value, site_id: int, keyword: str, escape: str = ""):
+    """A test that must be static: a ``while``, or an ``if`` whose branches hold
+    ``escape`` (return, break...), which cannot depend on a task result."""
+    if not isinstance(value, Deferred):
+        return value
+    if escape:
+        raise _needs_now(
+            site_id,
+            value,
+            "`%s`" % keyword,
+            extra="; this `%s` holds `%s`, which cannot depend on a task result"
+            % (keyword, escape),
+            hint="assign a variable in each branch and %s after the `if`, or"
+            " decide inside a task" % ("return it" if escape == "return" else "use it"),
+        )
+    if keyword == "while":
+        raise _needs_now(
+            site_id,
+            value,
+            "`while`",
+            hint="a `while` cannot loop on a task result: loop over"
+            " a result with `for`, or let a task do the looping",
+        )
+    raise _needs_now(site_id, value, "`%s`" % keyword)
 
 
 def iterate(value, site_id: int):
@@ -614,14 +782,15 @@ def concrete(value, site_id: int, what: str):
     return value
 
 
-def _needs_now(site_id: int, value, need: str) -> NeedsConcreteValue:
+def _needs_now(
+    site_id: int, value, need: str, extra: str = "", hint: str = ""
+) -> NeedsConcreteValue:
     span = site(site_id)
     return NeedsConcreteValue(
         span,
         "%s needs the value of `%s` at submit time, but it is %s, known only"
-        " when that job has run" % (need, span.snippet(), value.origin()),
-        "pass the value to a task and decide there; branching and looping on"
-        " results are planned (guarded jobs and run-time fan-out)",
+        " when that job has run%s" % (need, span.snippet(), value.origin(), extra),
+        hint or "pass the value to a task and decide there",
     )
 
 

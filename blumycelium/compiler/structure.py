@@ -37,6 +37,7 @@ import libcst as cst
 
 from ..evaluator import METHOD_NAMES, MUTATING_METHODS, SAFE_BUILTINS
 from ..tasks import did_you_mean
+from .branches import chain_escape
 from .diagnostics import Diagnostic
 from .source import ParsedFlow
 
@@ -58,6 +59,7 @@ class Node:
     elf_uid: str | None = None
     elf_class: str | None = None
     task: str | None = None
+    guard: str | None = None  # why the job may be skipped, when it may
 
 
 @dataclass
@@ -82,7 +84,10 @@ class Edge:
 @dataclass
 class Region:
     id: str
-    kind: str  # "loop", "condition", "else", "after", "try", "function", "case"
+    # "loop", "condition", "else" (decided when the flow is called), "guarded",
+    # "guarded_else" (decided by a task result), "after", "try", "function",
+    # "case"
+    kind: str
     label: str
     line: int
     parent: str | None
@@ -262,6 +267,19 @@ class _Analyser:
             )
         self.region_stack.append(region_id)
 
+    def enclosing_guard(self) -> str | None:
+        """Why a job created here may be skipped, if a branch on a task result
+        encloses it."""
+        regions = {r.id: r for r in self.structure.regions}
+        for region_id in reversed(self.region_stack):
+            region = regions.get(region_id)
+            if region is not None and region.kind in ("guarded", "guarded_else"):
+                return (
+                    "runs only when the task result takes this branch (%s,"
+                    " line %d)" % (region.label, region.line)
+                )
+        return None
+
     def leave_region(self) -> None:
         self.region_stack.pop()
 
@@ -324,19 +342,14 @@ class _Analyser:
         return combined if combined.deferred else STATIC
 
     def guarded(self, expression, conditional: bool, where: str) -> Flowing:
-        """Evaluate an operand that runs only when a condition holds."""
+        """Evaluate an operand that runs only when a condition holds: the
+        tasks it calls are guarded when that condition is a task result."""
         before = len(self.structure.nodes)
         value = self.value(expression)
-        created = [n for n in self.structure.nodes[before:] if n.kind == "task"]
-        if conditional and created:
-            self.report(
-                expression,
-                "a task is called in %s, which runs only when a"
-                " deferred condition holds; conditional jobs are not"
-                " supported yet" % where,
-                "call the task unconditionally and choose between results"
-                " with an expression, or decide inside a task",
-            )
+        if conditional:
+            for node in self.structure.nodes[before:]:
+                if node.kind == "task" and node.guard is None:
+                    node.guard = "runs only when %s selects it" % where
         return value
 
     def value_Lambda(self, node) -> Flowing:
@@ -547,6 +560,9 @@ class _Analyser:
             task=task,
         )
         self.task_specs.setdefault(job, spec)
+        guard = self.enclosing_guard()
+        if guard is not None:
+            self.structure.nodes[-1].guard = guard
         for sources, parameter in zip(inputs, names):
             for source in _ordered(sources):
                 self.add_edge(source, job, parameter)
@@ -740,22 +756,27 @@ class _Analyser:
             if isinstance(target.target, cst.Name):
                 self.local_elves[target.target.value] = (uid, owner)
 
-    def statement_If(self, node: cst.If) -> None:
-        self.test(node.test, "if")
+    def statement_If(self, node: cst.If, guarded: bool = False) -> None:
+        deferred = self.value(node.test).is_result
+        escape = chain_escape(node)
+        if deferred and escape:
+            self.refuse_deferred(node.test, "`if`")
+        guarded = guarded or (deferred and not escape)
+        kind = "guarded" if guarded else "condition"
         before = dict(self.env)
-        self.enter_region("condition", "if %s" % self.label(node.test), node)
+        self.enter_region(kind, "if %s" % self.label(node.test), node)
         self.block(node.body)
         self.leave_region()
         after_body, self.env = self.env, before
         if node.orelse is not None:
-            self.branch(node.orelse)
+            self.branch(node.orelse, guarded)
         self.env = _merge(after_body, self.env)
 
-    def branch(self, orelse) -> None:
+    def branch(self, orelse, guarded: bool) -> None:
         if isinstance(orelse, cst.If):
-            self.statement_If(orelse)
+            self.statement_If(orelse, guarded)
             return
-        self.enter_region("else", "else", orelse)
+        self.enter_region("guarded_else" if guarded else "else", "else", orelse)
         self.block(orelse.body)
         self.leave_region()
 

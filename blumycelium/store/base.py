@@ -28,6 +28,9 @@ Every backend keeps these rules, and the conformance suite checks them:
    zero ``ready``, and counts the run down, in one transaction.
 3. :meth:`claim_job` is atomic: a ready job is handed to one caller only, and
    the ready jobs of an elf are handed out in submission order.
+   A job with a guard, or with a skipped dependency, is not claimable until
+   :meth:`decide_job` has decided it; a skipped job releases its dependents
+   like a completed one, without a result.
 4. :meth:`fail_job` marks the job ``failed`` and every job downstream of it,
    transitively, ``upstream_failed``, with the failure linked, in one
    transaction; or, given ``retry_at``, records the failed attempt and makes
@@ -104,6 +107,7 @@ class JobDocument:
     parameters: list[ParameterDocument]
     dependencies: list[int]
     max_attempts: int = 1
+    guard: object = None  # a template: the job runs only when it is true
 
 
 @dataclass
@@ -143,6 +147,19 @@ class ClaimedJob:
     parameters: list[ParameterDocument] = field(default_factory=list)
     problem: str | None = None  # why the parameters could not be read
     attempt_base: int = 0  # attempts made before the last manual retry
+    guard: object = None
+
+
+@dataclass
+class UndecidedJob:
+    """A ready job whose guard (or skipped dependencies) must be decided."""
+
+    id: str
+    run_id: str
+    index: int
+    guard: object
+    dependency_count: int
+    skipped_dependencies: int
 
 
 @dataclass
@@ -308,6 +325,16 @@ class StoreBackend(abc.ABC):
     @abc.abstractmethod
     def renew_lease(self, job_id: str, attempt: int, worker: str, lease: float) -> bool:
         """Extend the attempt's lease; False when the job is no longer its."""
+
+    @abc.abstractmethod
+    def undecided_jobs(self, limit: int = 50) -> list[UndecidedJob]:
+        """Ready jobs with a guard, or with skipped dependencies, to decide."""
+
+    @abc.abstractmethod
+    def decide_job(self, job_id: str, runs: bool, attempt: int | None = None) -> bool:
+        """Let a decided job be claimed, or mark it ``skipped`` and push that to
+        its dependents as a completion would (skipped counts as finished).
+        ``attempt`` skips a job already claimed."""
 
     @abc.abstractmethod
     def reap_expired_leases(self) -> int:

@@ -38,9 +38,13 @@ from .base import (
     RunRecord,
     StoreBackend,
     TaskDocument,
+    UndecidedJob,
 )
 from .sqlite_connection import SQLiteConnections, dumps
 from .sqlite_recovery import RecoveryMixin
+
+# What a skipped job's result reads as (see values.SkippedMarker).
+SKIPPED = {"__bm__": "skipped"}
 
 _JOB_COLUMNS = (
     "id, run_id, idx, elf_uid, task, task_revision, status, site,"
@@ -206,8 +210,9 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
         ids = {job.index: first + position for position, job in enumerate(jobs)}
         connection.executemany(
             "INSERT INTO jobs (id, run_id, idx, elf_uid, task, task_revision,"
-            " site, status, unfinished_dependencies, created_at, max_attempts)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " site, status, unfinished_dependencies, created_at, max_attempts,"
+            " guard, decided, dependency_count)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     ids[job.index],
@@ -221,6 +226,9 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
                     len(job.dependencies),
                     now,
                     job.max_attempts,
+                    None if job.guard is None else dumps(job.guard),
+                    int(job.guard is None),
+                    len(job.dependencies),
                 )
                 for job in jobs
             ],
@@ -250,7 +258,7 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
         while True:
             row = connection.execute(
                 "SELECT id FROM jobs WHERE elf_uid = ? AND status = 'ready' AND"
-                " coalesce(not_before, 0) <= ? ORDER BY id LIMIT 1",
+                " decided = 1 AND coalesce(not_before, 0) <= ? ORDER BY id LIMIT 1",
                 (elf_uid, time.time()),
             ).fetchone()
             if row is None:
@@ -268,7 +276,8 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
                 "UPDATE jobs SET status = 'running', attempts = attempts + 1,"
                 " started_at = ?, worker = ?, lease_expires_at = ?, not_before ="
                 " NULL WHERE id = ? AND status = 'ready' RETURNING id, run_id,"
-                " idx, elf_uid, task, task_revision, attempts, site, attempt_base",
+                " idx, elf_uid, task, task_revision, attempts, site, attempt_base,"
+                " guard",
                 (now, worker, now + lease, job_id),
             ).fetchone()
         except sqlite3.Error as error:
@@ -277,7 +286,9 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
             ) from error
         if row is None:
             return None
-        identifier, run_id, index, elf_uid, task, revision, attempt, site, base = row
+        identifier, run_id, index, elf_uid, task, revision, attempt, site, base = row[
+            :9
+        ]
         claimed = ClaimedJob(
             str(identifier),
             str(run_id),
@@ -288,6 +299,7 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
             attempt,
             json.loads(site),
             attempt_base=base,
+            guard=None if row[9] is None else json.loads(row[9]),
         )
         try:
             claimed.parameters = self.job_parameters(claimed.id)
@@ -304,11 +316,15 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
             return {}
         marks = ",".join("?" * len(indices))
         rows = self._read(
-            "SELECT j.idx, r.value FROM jobs j JOIN results r ON r.job_id = j.id"
-            " WHERE j.run_id = ? AND j.idx IN (%s)" % marks,
+            "SELECT j.idx, r.value FROM jobs j LEFT JOIN results r ON r.job_id ="
+            " j.id WHERE j.run_id = ? AND j.idx IN (%s) AND (r.job_id IS NOT NULL"
+            " OR j.status = 'skipped')" % marks,
             (_int_id(run_id, "run"), *indices),
         )
-        return {index: json.loads(value) for index, value in rows}
+        return {
+            index: SKIPPED if value is None else json.loads(value)
+            for index, value in rows
+        }
 
     def complete_job(self, job_id: str, attempt: int, result) -> bool:
         text = dumps(result)
@@ -322,15 +338,67 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
                 "INSERT OR REPLACE INTO results VALUES (?, ?, ?)",
                 (identifier, text, now),
             )
-            connection.execute(
-                "UPDATE jobs SET unfinished_dependencies ="
-                " unfinished_dependencies - 1, status = CASE WHEN"
-                " unfinished_dependencies = 1 AND status = 'pending' THEN 'ready'"
-                " ELSE status END WHERE id IN (SELECT to_job FROM job_edges"
-                " WHERE from_job = ?)",
-                (identifier,),
-            )
+            self._release_dependents(connection, identifier, skipped=False)
             self._count_down(connection, run_id, 1, 0, now)
+        return True
+
+    def _release_dependents(self, connection, identifier: int, skipped: bool):
+        """One dependency of each dependent finished: those left with none are
+        ready, and claimable at once unless something must be decided first."""
+        connection.execute(
+            "UPDATE jobs SET unfinished_dependencies = unfinished_dependencies - 1,"
+            " skipped_dependencies = skipped_dependencies + ?,"
+            " decided = CASE WHEN unfinished_dependencies = 1 AND status ="
+            " 'pending' THEN (guard IS NULL AND skipped_dependencies + ? = 0)"
+            " ELSE decided END,"
+            " status = CASE WHEN unfinished_dependencies = 1 AND status = 'pending'"
+            " THEN 'ready' ELSE status END WHERE id IN (SELECT to_job FROM"
+            " job_edges WHERE from_job = ?)",
+            (int(skipped), int(skipped), identifier),
+        )
+
+    def undecided_jobs(self, limit: int = 50) -> list[UndecidedJob]:
+        rows = self._read(
+            "SELECT id, run_id, idx, guard, dependency_count, skipped_dependencies"
+            " FROM jobs WHERE status = 'ready' AND decided = 0 ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [
+            UndecidedJob(
+                str(row[0]),
+                str(row[1]),
+                row[2],
+                None if row[3] is None else json.loads(row[3]),
+                row[4],
+                row[5],
+            )
+            for row in rows
+        ]
+
+    def decide_job(self, job_id: str, runs: bool, attempt: int | None = None) -> bool:
+        identifier = _int_id(job_id, "job")
+        now = time.time()
+        with self._write() as connection:
+            if runs:
+                return (
+                    connection.execute(
+                        "UPDATE jobs SET decided = 1 WHERE id = ? AND status = 'ready'"
+                        " AND decided = 0",
+                        (identifier,),
+                    ).rowcount
+                    == 1
+                )
+            row = connection.execute(
+                "UPDATE jobs SET status = 'skipped', finished_at = ?,"
+                " lease_expires_at = NULL WHERE id = ? AND ((status = 'ready' AND"
+                " decided = 0) OR (status = 'running' AND attempts = ?))"
+                " RETURNING run_id",
+                (now, identifier, attempt),
+            ).fetchone()
+            if row is None:
+                return False
+            self._release_dependents(connection, identifier, skipped=True)
+            self._count_down(connection, row[0], 1, 0, now)
         return True
 
     def _finish(

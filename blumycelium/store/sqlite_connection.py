@@ -24,7 +24,7 @@ from contextlib import contextmanager
 
 from ..errors import StoreError, StoreUnavailableError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_SECONDS = 60.0
 
 _SCHEMA = """
@@ -59,11 +59,15 @@ CREATE TABLE IF NOT EXISTS jobs (
     unfinished_dependencies INTEGER NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, attempt_base INTEGER NOT NULL DEFAULT 0,
     max_attempts INTEGER NOT NULL DEFAULT 1, worker TEXT,
-    lease_expires_at REAL, not_before REAL,
+    lease_expires_at REAL, not_before REAL, guard TEXT,
+    decided INTEGER NOT NULL DEFAULT 1, dependency_count INTEGER NOT NULL DEFAULT 0,
+    skipped_dependencies INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL, started_at REAL, finished_at REAL,
     UNIQUE (run_id, idx));
 CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (elf_uid, id)
-    WHERE status = 'ready';
+    WHERE status = 'ready' AND decided = 1;
+CREATE INDEX IF NOT EXISTS jobs_undecided ON jobs (id)
+    WHERE status = 'ready' AND decided = 0;
 CREATE INDEX IF NOT EXISTS jobs_by_elf ON jobs (elf_uid, status);
 CREATE INDEX IF NOT EXISTS jobs_leases ON jobs (lease_expires_at)
     WHERE status = 'running';

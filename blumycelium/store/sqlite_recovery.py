@@ -166,8 +166,9 @@ class RecoveryMixin:
                 failed,
             )
             held = connection.execute(
-                "UPDATE jobs SET status = 'pending', finished_at = NULL WHERE"
-                " status = 'upstream_failed' AND id IN (%s) RETURNING id"
+                "UPDATE jobs SET status = 'pending', finished_at = NULL, decided ="
+                " (guard IS NULL AND skipped_dependencies = 0) WHERE status ="
+                " 'upstream_failed' AND id IN (%s) RETURNING id"
                 % (_DOWNSTREAM % marks),
                 failed,
             ).fetchall()
@@ -207,7 +208,7 @@ class RecoveryMixin:
             connection.execute(
                 "UPDATE jobs SET unfinished_dependencies = (SELECT count(*) FROM"
                 " job_edges e JOIN jobs d ON d.id = e.from_job WHERE e.to_job ="
-                " jobs.id AND d.status != 'done') WHERE id = ?",
+                " jobs.id AND d.status NOT IN ('done', 'skipped')) WHERE id = ?",
                 (job,),
             )
 

@@ -1,0 +1,282 @@
+"""Compiling ``if`` statements into branches the dispatcher can build.
+
+An ``if`` whose test may be a task result cannot be a Python ``if``: when the
+test is deferred, both branches must be built (each under its guard) from
+the same state, and the names they assign merged afterwards. So the rewrite
+turns::
+
+    if test:
+        body
+    else:
+        orelse
+
+into functions and one dispatcher call (AutoGraph's ``if_stmt``)::
+
+    def __bm_then_3():
+        nonlocal a, b
+        body
+    def __bm_else_3():
+        nonlocal a, b
+        orelse
+    def __bm_get_3():
+        return {'a': __blumycelium__.read(lambda: a), ...}
+    def __bm_set_3(__bm_state):
+        nonlocal a, b
+        ...                       # rebind each name, or unbind it
+    __blumycelium__.if_stmt(test, __bm_then_3, __bm_else_3, __bm_get_3,
+                            __bm_set_3, site)
+
+With a static test, ``if_stmt`` calls one branch, which is what Python does.
+``nonlocal`` needs a binding of each name in the enclosing function, so the
+rewrite adds a dead ``if False: a = b = None`` to that function.
+
+An ``if`` that holds ``return``, ``break``, ``continue``, ``global``,
+``nonlocal`` or ``yield`` in its branches stays a Python ``if``, whose test
+must then be static (see :func:`escape_in`).
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+OPS = "__blumycelium__"
+_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+_LOOPS = (cst.For, cst.While)
+_STORING = frozenset({"append", "extend"})
+
+
+def escape_in(statements) -> str | None:
+    """The first statement kind that leaves the branch, or None."""
+    finder = _EscapeFinder()
+    for statement in statements:
+        statement.visit(finder)
+    return finder.found
+
+
+class _EscapeFinder(cst.CSTVisitor):
+    def __init__(self):
+        self.found: str | None = None
+        self.loops = 0
+
+    def on_visit(self, node) -> bool:
+        if self.found is not None or isinstance(node, _SCOPES):
+            return False
+        if isinstance(node, _LOOPS):
+            self.loops += 1
+        kind = _escape_kind(node, self.loops)
+        if kind is not None:
+            self.found = kind
+            return False
+        return True
+
+    def on_leave(self, original_node) -> None:
+        if isinstance(original_node, _LOOPS):
+            self.loops -= 1
+
+
+def _escape_kind(node, loops: int) -> str | None:
+    if isinstance(node, cst.Return):
+        return "return"
+    if isinstance(node, (cst.Global, cst.Nonlocal)):
+        return "global" if isinstance(node, cst.Global) else "nonlocal"
+    if isinstance(node, (cst.Yield, cst.Await)):
+        return "yield"
+    if isinstance(node, (cst.Break, cst.Continue)) and loops == 0:
+        return "break" if isinstance(node, cst.Break) else "continue"
+    return None
+
+
+def chain_escape(node: cst.If) -> str | None:
+    """What leaves a branch of this if/elif/else chain, if anything does."""
+    escape = escape_in(node.body.body)
+    if escape is None and isinstance(node.orelse, cst.Else):
+        escape = escape_in(node.orelse.body.body)
+    elif escape is None and isinstance(node.orelse, cst.If):
+        escape = chain_escape(node.orelse)
+    return escape
+
+
+def chain_names(node: cst.If) -> set[str]:
+    names = assigned_names(node.body.body)
+    if isinstance(node.orelse, cst.Else):
+        names |= assigned_names(node.orelse.body.body)
+    elif isinstance(node.orelse, cst.If):
+        names |= chain_names(node.orelse)
+    return names
+
+
+def assigned_names(statements) -> set[str]:
+    """Names the statements bind (not counting nested functions and classes'
+    bodies), including lists grown with ``name.append(...)``."""
+    collector = _AssignedNames()
+    for statement in statements:
+        statement.visit(collector)
+    return collector.names
+
+
+class _AssignedNames(cst.CSTVisitor):
+    def __init__(self, count_growth: bool = True):
+        self.names: set[str] = set()
+        self.count_growth = count_growth
+
+    def _targets(self, target) -> None:
+        if isinstance(target, cst.Name):
+            self.names.add(target.value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._targets(element.value)
+        elif isinstance(target, cst.StarredElement):
+            self._targets(target.value)
+        elif (
+            self.count_growth
+            and isinstance(target, cst.Subscript)
+            and isinstance(target.value, cst.Name)
+        ):
+            self.names.add(target.value.value)
+
+    def visit_AssignTarget(self, node) -> None:
+        self._targets(node.target)
+
+    def visit_AnnAssign(self, node) -> None:
+        if node.value is not None:
+            self._targets(node.target)
+
+    def visit_AugAssign(self, node) -> None:
+        self._targets(node.target)
+
+    def visit_For(self, node) -> None:
+        self._targets(node.target)
+
+    def visit_AsName(self, node) -> None:
+        self._targets(node.name)
+
+    def visit_Del(self, node) -> None:
+        self._targets(node.target)
+
+    def visit_ImportAlias(self, node) -> None:
+        if node.asname is None:
+            self.names.add(cst.Module([]).code_for_node(node.name).split(".")[0])
+
+    def visit_FunctionDef(self, node) -> bool:
+        self.names.add(node.name.value)
+        return False
+
+    def visit_ClassDef(self, node) -> bool:
+        self.names.add(node.name.value)
+        return False
+
+    def visit_Lambda(self, node) -> bool:
+        return False
+
+    def visit_CompFor(self, node) -> bool:
+        return False
+
+    def visit_Call(self, node) -> None:
+        func = node.func
+        if (
+            self.count_growth
+            and isinstance(func, cst.Attribute)
+            and func.attr.value in _STORING
+            and isinstance(func.value, cst.Name)
+        ):
+            self.names.add(func.value.value)
+
+
+def local_names(function: cst.FunctionDef) -> set[str]:
+    """The names a function binds itself: its parameters and what its body
+    assigns, less what it declares global or nonlocal."""
+    params = function.params
+    names = {
+        p.name.value
+        for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+    }
+    for extra in (params.star_arg, params.star_kwarg):
+        if isinstance(extra, cst.Param):
+            names.add(extra.name.value)
+    collector = _AssignedNames(count_growth=False)
+    declared = _Declared()
+    for statement in function.body.body:
+        statement.visit(collector)
+        statement.visit(declared)
+    return (names | collector.names) - declared.names
+
+
+class _Declared(cst.CSTVisitor):
+    def __init__(self):
+        self.names: set[str] = set()
+
+    def visit_FunctionDef(self, node) -> bool:
+        return False
+
+    def visit_ClassDef(self, node) -> bool:
+        return False
+
+    def visit_Global(self, node) -> None:
+        self.names.update(item.name.value for item in node.names)
+
+    def visit_Nonlocal(self, node) -> None:
+        self.names.update(item.name.value for item in node.names)
+
+
+def declarations(names: list[str], globals_: set[str]) -> list:
+    """``nonlocal``/``global`` statements for the names a branch assigns."""
+    local = [n for n in names if n not in globals_]
+    shared = [n for n in names if n in globals_]
+    lines = []
+    if local:
+        lines.append(
+            cst.SimpleStatementLine(
+                [cst.Nonlocal([cst.NameItem(cst.Name(n)) for n in local])]
+            )
+        )
+    if shared:
+        lines.append(
+            cst.SimpleStatementLine(
+                [cst.Global([cst.NameItem(cst.Name(n)) for n in shared])]
+            )
+        )
+    return lines
+
+
+def branch_function(name: str, body: list, names: list[str], globals_: set[str]):
+    """``def name(): <declarations> body``."""
+    statements = declarations(names, globals_) + (body or [_pass()])
+    return cst.FunctionDef(
+        name=cst.Name(name), params=cst.Parameters(), body=cst.IndentedBlock(statements)
+    )
+
+
+def state_functions(number: int, names: list[str], globals_: set[str]) -> list:
+    """The getter and setter of the names the branches assign."""
+    reads = ", ".join("%r: %s.read(lambda: %s)" % (n, OPS, n) for n in names)
+    getter = cst.parse_statement(
+        "def __bm_get_%d():\n    return {%s}\n" % (number, reads)
+    )
+    lines = ["def __bm_set_%d(__bm_state):" % number]
+    for name in names:
+        lines += [
+            "    if __bm_state[%r] is %s.UNDEFINED:" % (name, OPS),
+            "        try:",
+            "            del %s" % name,
+            "        except NameError:",
+            "            pass",
+            "    else:",
+            "        %s = __bm_state[%r]" % (name, name),
+        ]
+    setter = cst.parse_statement("\n".join(lines) + "\n")
+    setter = setter.with_changes(
+        body=setter.body.with_changes(
+            body=[*declarations(names, globals_), *setter.body.body]
+        )
+    )
+    return [getter, setter]
+
+
+def dead_bindings(names: set[str]):
+    """``if False: a = b = None``: makes names local without running."""
+    targets = " = ".join(sorted(names))
+    return cst.parse_statement("if False:\n    %s = None\n" % targets)
+
+
+def _pass():
+    return cst.SimpleStatementLine([cst.Pass()])
