@@ -19,9 +19,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .compiler.analysis import analyse_flow
 from .compiler.render import FORMATS, render
 from .compiler.source import parse_flow, read_flow_source
-from .compiler.structure import analyse_flow
 from .errors import BlumyceliumError, CompileError
 from .flow import Flow
 from .loading import LoadError, import_module

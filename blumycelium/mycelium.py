@@ -121,10 +121,10 @@ class Mycelium:
         from .compiler.diagnostics import Diagnostic
 
         classes: dict = {}
-        for job in graph.jobs:
-            problem = self._elf_problem(job.elf, classes)
+        for elf, span in graph.elf_sites.values():
+            problem = self._elf_problem(elf, classes)
             if problem:
-                raise CompileError([Diagnostic(job.site, problem)])
+                raise CompileError([Diagnostic(span, problem)])
 
     def _elf_problem(self, elf, classes: dict) -> str:
         owner = classes.setdefault(elf.uid, type(elf))
@@ -225,7 +225,7 @@ def _job_documents(graph) -> list:
     return [
         JobDocument(
             job.index,
-            job.elf.uid,
+            job.elf_uid,
             job.spec.name,
             job.spec.revision,
             job.site.as_record(),

@@ -99,6 +99,7 @@ class Encoder:
 
     def __init__(self):
         self.refs: set[int] = set()
+        self.placeholders = 0  # how many placeholders were encoded
         self.depth = 0
 
     def _enter(self) -> None:
@@ -129,6 +130,7 @@ class Encoder:
             finally:
                 self.depth -= 1
         if isinstance(value, Placeholder):
+            self.placeholders += 1
             return value.encode_placeholder(self)
         raise NotStorableError(describe_unstorable(value))
 

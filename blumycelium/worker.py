@@ -49,6 +49,7 @@ from .errors import ExecutionError, StoreError
 from .interrupts import Deadlines, Heartbeat, StopNow
 from .policy import NO_RETRY
 from .store.base import ClaimedJob, FailureDocument, WorkerDocument
+from .system_jobs import SYSTEM_ELF, run_system_job
 from .values import decode
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ MAX_TRACEBACK = 100_000
 # beyond its own lock timeout (each attempt already waits that long).
 _PERSIST_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)
 _TIMED_CHECK = 1.0
+_EXPANDED = object()  # an expand job completes itself, with its expansion
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,7 @@ class ElfWorker:
         ran = 0
         with self._beating(registered=False):
             while True:
-                self.decide_guards()
-                job = self.store.claim_job(self.elf.uid, self.worker_id, self.lease)
+                job = self._claim_any()
                 if job is None:
                     return ran
                 ran += 1
@@ -175,8 +176,7 @@ class ElfWorker:
     def _claim(self) -> ClaimedJob | None:
         try:
             self._reap()
-            self.decide_guards()
-            return self.store.claim_job(self.elf.uid, self.worker_id, self.lease)
+            return self._claim_any()
         except StoreError:
             logger.exception("elf %r cannot claim a job now; retrying", self.elf.uid)
             self._pause(1.0)
@@ -195,6 +195,14 @@ class ElfWorker:
                 self.worker_id,
                 reaped,
             )
+
+    def _claim_any(self) -> ClaimedJob | None:
+        """Decide guarded jobs, then claim a system job (any worker runs
+        those), else one of this elf's."""
+        self.decide_guards()
+        return self.store.claim_job(
+            SYSTEM_ELF, self.worker_id, self.lease
+        ) or self.store.claim_job(self.elf.uid, self.worker_id, self.lease)
 
     def decide_guards(self) -> None:
         """Decide the ready jobs that have a guard or skipped dependencies, of
@@ -330,6 +338,9 @@ class ElfWorker:
         finally:
             if self._heartbeat is not None:
                 self._heartbeat.job = None
+        if result is _EXPANDED:
+            logger.info("job %s expanded by elf %r's worker", job.id, self.elf.uid)
+            return True
         if self._persist(
             job, lambda: self.store.complete_job(job.id, job.attempt, result)
         ):
@@ -344,6 +355,9 @@ class ElfWorker:
     def _execute(self, job: ClaimedJob):
         if job.problem:
             raise ExecutionError(job.problem)
+        if job.elf_uid == SYSTEM_ELF:
+            result = run_system_job(self.store, job)
+            return _EXPANDED if result is None else result
         spec = self._spec(job)
         arguments = self._develop(job, spec)
         args, kwargs = spec.split_arguments(arguments)

@@ -51,7 +51,7 @@ def test_an_if_on_a_result_that_returns_from_a_branch_is_refused(load_flows):
     )
 
 
-def test_a_for_over_a_result_is_refused(load_flows):
+def test_a_for_over_a_result_that_breaks_is_refused(load_flows):
     error = error_of(
         load_flows,
         """
@@ -59,6 +59,8 @@ def test_a_for_over_a_result_is_refused(load_flows):
         def f():
             parts = words.task_split("a b")
             for word in parts["words"]:
+                if word == "b":
+                    break
                 words.task_show(word)
     """,
     )
@@ -68,8 +70,47 @@ def test_a_for_over_a_result_is_refused(load_flows):
         17,
         '    for word in parts["words"]:',
         "^" * 14,
-        "`for` needs the value",
+        "this `for` needs the value",
+        "a loop over a task result runs one job per element, and this one"
+        " cannot: its body holds `break`",
     )
+
+
+def test_a_value_carried_across_iterations_of_a_fan_out_is_refused(load_flows):
+    error = error_of(
+        load_flows,
+        """
+        @myc.flow
+        def f():
+            parts = words.task_split("a b")
+            total = 0
+            for word in parts["words"]:
+                total = total + calc.task_add(1)["sum"]
+            return total
+    """,
+    )
+    assert_located(
+        error,
+        5,
+        17,
+        '    for word in parts["words"]:',
+        "^" * 14,
+        "'total' is carried from one iteration to the next",
+        "total = sum(values)",
+    )
+
+
+def test_a_set_comprehension_over_a_result_is_refused(load_flows):
+    error = error_of(
+        load_flows,
+        """
+        @myc.flow
+        def f():
+            parts = words.task_split("a b")
+            return {w for w in parts["words"]}
+    """,
+    )
+    assert "only list, dict and generator comprehensions fan out" in str(error)
 
 
 def test_a_while_on_a_result_is_refused(load_flows):

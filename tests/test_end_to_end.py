@@ -140,3 +140,19 @@ def test_an_unknown_log_level_is_refused():
     finished = _command("--log-level", "LOUD", "worker", "x:y")
     assert finished.returncode == 2
     assert "invalid choice: 'LOUD'" in finished.stderr
+
+
+def test_a_fan_out_runs_each_element_once_across_worker_processes(
+    workshop, workers, tmp_path
+):
+    sentence = " ".join("w%d" % n for n in range(30))
+    run = workshop.word_lengths(sentence)
+    [workers.start("tests.fixtures.workshop:adder") for _ in range(2)]
+    workers.start("tests.fixtures.workshop:texts")
+    shouted, lengths = run.result(timeout=120)
+    assert workers.stop_all() == [0, 0, 0]
+    assert shouted == ["W%d!" % n for n in range(30)]
+    assert lengths == [len("W%d!" % n) for n in range(30)]
+    adds = collections.Counter(side_effects(tmp_path))
+    assert adds == collections.Counter("add %d 0" % n for n in lengths)
+    assert run.counts()["done"] == 1 + 2 + 30 + 2 + 30

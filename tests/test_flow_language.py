@@ -4,14 +4,7 @@ the same function run eagerly (its task calls plain method calls)."""
 import pytest
 
 from blumycelium import CompileError
-
-
-def run_both(module, flow, *args, **kwargs):
-    """(the compiled run's result, the eager function's result)."""
-    run = flow(*args, **kwargs)
-    while sum(elf.start_jobs() for elf in (module.calc, module.words)):
-        pass
-    return run.result(timeout=10), flow.__wrapped__(*args, **kwargs)
+from tests.conftest import run_both
 
 
 def test_tuples_written_without_parentheses(load_flows):

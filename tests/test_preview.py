@@ -308,3 +308,61 @@ def nested(x, *more, k=2, **kw):
     assert out.startswith("flow nested(x, *more, k, **kw)")
     assert "def make(...):" in out and "j1   task calc.task_add(v)" in out
     assert "expr" not in out
+
+
+def test_loops_over_results_show_as_fan_outs_and_refusals_match_submission(
+    tmp_path,
+):
+    path = tmp_path / "fan.py"
+    path.write_text(
+        PRELUDE
+        + """
+@myc.flow
+def fan(text):
+    parts = words.task_split(text)
+    sizes = []
+    for word in parts["words"]:
+        sizes.append(calc.task_add(len(word))["sum"])
+    kept = [calc.task_add(s)["sum"] for s in sizes if s > 2]
+    return kept
+
+@myc.flow
+def refused(text):
+    parts = words.task_split(text)
+    total = 0
+    for word in parts["words"]:
+        total = total + calc.task_add(1)["sum"]
+    for word in parts["words"]:
+        if word == "stop":
+            break
+    return {w for w in parts["words"]}
+"""
+    )
+    finished = compile_command(path, "--flow", "fan")
+    assert finished.returncode == 0, finished.stderr
+    out = finished.stdout
+    fan_out = "(over a task result: one copy per element, at run time)"
+    assert (
+        '  for word in parts["words"]:    line %d    %s'
+        % (
+            PRELUDE_LINES + 6,
+            fan_out,
+        )
+        in out
+    )
+    assert "  for s in sizes:    line %d    %s" % (PRELUDE_LINES + 8, fan_out) in out
+    assert (
+        "    if s > 2:    line %d    (decided by a task result" % (PRELUDE_LINES + 8)
+        in out
+    )
+    structure = json.loads(
+        compile_command(path, "--flow", "fan", "--format", "json").stdout
+    )
+    kinds = [r["kind"] for r in structure["flows"][0]["regions"]]
+    assert kinds == ["fanout", "fanout", "guarded"]
+    refused = compile_command(path, "--flow", "refused")
+    assert refused.returncode == 1
+    errors = refused.stderr
+    assert "'total' is carried from one iteration to the next" in errors
+    assert "cannot: its body holds `break`" in errors
+    assert "only list, dict and generator comprehensions fan out" in errors

@@ -312,3 +312,104 @@ def test_another_applications_database_is_refused_and_left_as_it_was(tmp_path):
     connection = sqlite3.connect(path)
     assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     connection.close()
+
+
+def _fan_out_run(backend):
+    """Job 0 makes the iterable; 1 expands over it; 2 gathers; 3 uses both."""
+    return backend.submit_run(
+        run_of(
+            job(0),
+            job(1, elf="__blumycelium__", task="expand", deps=[0]),
+            job(2, elf="__blumycelium__", task="gather", deps=[1]),
+            job(3, deps=[2]),
+        )
+    )
+
+
+def _claim_expand(backend, run_id):
+    first = backend.claim_job("worker", "w1")
+    assert backend.complete_job(first.id, first.attempt, {"items": [1, 2]})
+    expand = backend.claim_job("__blumycelium__", "w1")
+    assert expand.task == "expand" and expand.run_id == run_id
+    return expand
+
+
+def test_reserved_indices_follow_the_run_and_never_repeat(backend):
+    run_id = _fan_out_run(backend)
+    assert backend.reserve_indices(run_id, 3) == 4
+    assert backend.reserve_indices(run_id, 2) == 7
+    other = backend.submit_run(run_of(job(0)))
+    assert backend.reserve_indices(other, 1) == 1
+
+
+def test_an_expansion_adds_copies_and_wires_the_gather_job_at_once(backend):
+    run_id = _fan_out_run(backend)
+    expand = _claim_expand(backend, run_id)
+    base = backend.reserve_indices(run_id, 2)
+    copies = [job(base, deps=[0]), job(base + 1, deps=[0, base])]
+    gathered = [ParameterDocument("iterations", [{"n": 1}], True)]
+    assert backend.expand_job(
+        expand.id, expand.attempt, copies, 2, gathered, [base, base + 1]
+    )
+    jobs = {j.index: j for j in backend.list_jobs(run_id=run_id)}
+    assert [jobs[i].status for i in range(4)] == ["done", "done", "pending", "pending"]
+    assert (jobs[base].status, jobs[base].unfinished_dependencies) == ("ready", 0)
+    assert (jobs[base + 1].status, jobs[base + 1].unfinished_dependencies) == (
+        "pending",
+        1,
+    )
+    assert jobs[2].unfinished_dependencies == 2
+    run = backend.get_run(run_id)
+    assert (run.jobs_total, run.jobs_unfinished) == (6, 4)
+    for _ in range(2):
+        copy = backend.claim_job("worker", "w1")
+        assert backend.complete_job(copy.id, copy.attempt, {"ok": copy.index})
+    gather = backend.claim_job("__blumycelium__", "w1")
+    assert gather.task == "gather"
+    assert [(p.name, p.value) for p in gather.parameters] == [
+        ("iterations", [{"n": 1}])
+    ]
+
+
+def test_a_stale_expansion_writes_nothing(backend):
+    run_id = _fan_out_run(backend)
+    expand = _claim_expand(backend, run_id)
+    backend.release_job(expand.id, expand.attempt)
+    again = backend.claim_job("__blumycelium__", "w2")
+    base = backend.reserve_indices(run_id, 1)
+    assert not backend.expand_job(
+        expand.id, expand.attempt, [job(base, deps=[0])], 2, [], [base]
+    )
+    assert len(backend.list_jobs(run_id=run_id)) == 4
+    assert backend.expand_job(
+        again.id, again.attempt, [job(base, deps=[0])], 2, [], [base]
+    )
+    assert len(backend.list_jobs(run_id=run_id)) == 5
+    assert not backend.expand_job(
+        again.id, again.attempt, [job(base + 1, deps=[0])], 2, [], [base + 1]
+    )
+    assert len(backend.list_jobs(run_id=run_id)) == 5
+
+
+def test_a_copy_waiting_for_a_failed_job_is_upstream_failed_at_once(backend):
+    run_id = backend.submit_run(
+        run_of(
+            job(0),
+            job(1),
+            job(2, elf="__blumycelium__", task="expand", deps=[0]),
+            job(3, elf="__blumycelium__", task="gather", deps=[2]),
+        )
+    )
+    first = backend.claim_job("worker", "w1")
+    assert backend.complete_job(first.id, first.attempt, {"items": [1]})
+    second = backend.claim_job("worker", "w1")
+    assert backend.fail_job(second.id, second.attempt, failure())
+    expand = backend.claim_job("__blumycelium__", "w1")
+    base = backend.reserve_indices(run_id, 1)
+    assert backend.expand_job(
+        expand.id, expand.attempt, [job(base, deps=[1])], 3, [], [base]
+    )
+    jobs = {j.index: j.status for j in backend.list_jobs(run_id=run_id)}
+    assert jobs[base] == "upstream_failed"
+    assert jobs[3] == "upstream_failed"
+    assert backend.get_run(run_id).status == "failed"

@@ -246,6 +246,17 @@ def branch_function(name: str, body: list, names: list[str], globals_: set[str])
     )
 
 
+def state_plumbing(number: int, names: list[str], globals_: set[str]):
+    """The getter and setter definitions (none without names), and the two
+    arguments that hand them to ``if_stmt`` or ``for_stmt``."""
+    if not names:
+        return [], [cst.Name("None"), cst.Name("None")]
+    return state_functions(number, names, globals_), [
+        cst.Name("__bm_get_%d" % number),
+        cst.Name("__bm_set_%d" % number),
+    ]
+
+
 def state_functions(number: int, names: list[str], globals_: set[str]) -> list:
     """The getter and setter of the names the branches assign."""
     reads = ", ".join("%r: %s.read(lambda: %s)" % (n, OPS, n) for n in names)
@@ -280,3 +291,159 @@ def dead_bindings(names: set[str]):
 
 def _pass():
     return cst.SimpleStatementLine([cst.Pass()])
+
+
+def grown_names(statements) -> set[str]:
+    """Lists the statements grow with ``name.append(x)`` / ``name.extend(x)``."""
+    collector = _Grown()
+    for statement in statements:
+        statement.visit(collector)
+    return collector.names
+
+
+class _Grown(cst.CSTVisitor):
+    def __init__(self):
+        self.names: set[str] = set()
+
+    def visit_FunctionDef(self, node) -> bool:
+        return False
+
+    def visit_Call(self, node) -> None:
+        func = node.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in _STORING
+            and isinstance(func.value, cst.Name)
+        ):
+            self.names.add(func.value.value)
+
+
+def carried_names(statements, assigned: set[str], grown: set[str]) -> set[str]:
+    """Names a loop body reads before assigning them (the previous iteration's
+    value), and names it assigns only inside compound statements."""
+    carried: set[str] = set()
+    seen: set[str] = set()
+    for statement in statements:
+        carried |= (read_names(statement) & assigned) - seen - grown
+        bound = assigned_names([statement]) - grown
+        if isinstance(statement, cst.SimpleStatementLine):
+            seen |= bound
+        else:
+            carried |= bound - seen
+    return carried
+
+
+def read_names(node) -> set[str]:
+    """Names ``node`` reads (not as targets, attributes, keywords or as the
+    receiver of ``append``/``extend``)."""
+    reader = _Reads()
+    node.visit(reader)
+    return reader.names
+
+
+class _Reads(cst.CSTVisitor):
+    def __init__(self):
+        self.names: set[str] = set()
+
+    def visit_Name(self, node) -> None:
+        self.names.add(node.value)
+
+    def visit_Attribute(self, node) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Arg(self, node) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_AssignTarget(self, node) -> bool:
+        if not isinstance(node.target, (cst.Name, cst.Tuple, cst.List)):
+            node.target.visit(self)
+        return False
+
+    def visit_Call(self, node) -> bool:
+        func = node.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in _STORING
+            and isinstance(func.value, cst.Name)
+        ):
+            for arg in node.args:
+                arg.visit(self)
+            return False
+        return True
+
+    def visit_FunctionDef(self, node) -> bool:
+        return False
+
+    def visit_Param(self, node) -> bool:
+        return False
+
+    def visit_Import(self, node) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node) -> bool:
+        return False
+
+
+FAN_OUT_REFUSALS = {
+    "break": "its body holds `break`",
+    "continue": "its body holds `continue`",
+    "return": "its body holds `return`",
+    "yield": "its body holds `yield`",
+    "global": "its body declares a name `global`",
+    "nonlocal": "its body declares a name `nonlocal`",
+    "target": "it assigns each element to something other than plain names",
+    "comprehension": "only list, dict and generator comprehensions fan out",
+}
+FAN_OUT_HINT = (
+    "loop with plain names and without break, continue or return (decide"
+    " inside a task, or filter with `if` in a comprehension), or pass the"
+    " whole value to a task and loop inside it"
+)
+
+
+def carried_refusal(names: list[str]) -> tuple[str, str]:
+    """The message and hint refusing names carried between the iterations of
+    a loop over a task result."""
+    return (
+        "%s carried from one iteration to the next of a loop over a task"
+        " result; its iterations run apart, one job per element, with no"
+        " order to carry values along"
+        % (", ".join(repr(n) for n in names) + (" is" if len(names) == 1 else " are")),
+        "gather the per-element values in a list (a comprehension or"
+        " results.append(...)) and combine them after the loop, e.g."
+        " total = sum(values)",
+    )
+
+
+def loop_names(node: cst.For) -> tuple[set[str], set[str], set[str]]:
+    """What a ``for`` body assigns (with the loop's target), the lists it
+    grows, and the names it carries from one iteration to the next."""
+    body = list(node.body.body)
+    assigned = assigned_names(body) | set(loop_target_names(node.target) or ())
+    grown = grown_names(body) & assigned
+    return assigned, grown, carried_names(body, assigned, grown)
+
+
+def fan_out_obstacle(node: cst.For) -> str | None:
+    """Why this ``for`` could not fan out over a task result (a key of
+    :data:`FAN_OUT_REFUSALS`), or None."""
+    escape = escape_in(node.body.body)
+    if escape is not None:
+        return escape
+    return "target" if loop_target_names(node.target) is None else None
+
+
+def loop_target_names(target) -> list[str] | None:
+    """The names a ``for`` target binds, when it is names only."""
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        names = []
+        for element in target.elements:
+            if not isinstance(element.value, cst.Name):
+                return None
+            names.append(element.value.value)
+        return names
+    return None

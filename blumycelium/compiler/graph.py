@@ -38,6 +38,7 @@ from ..values import TAG, Encoder, Placeholder, encode
 from .diagnostics import UNKNOWN_SPAN, Diagnostic, SourceSpan, site
 
 _INPUT_NAMES = itertools.count()
+SYSTEM_ELF = "__blumycelium__"
 _REWRITTEN_CODE: set = set()
 
 
@@ -234,6 +235,103 @@ def check_same_call(job: JobNode) -> None:
         )
 
 
+def encode_ref(job: JobNode, key, encoder: Encoder) -> dict:
+    """A stored reference to ``job`` (a loop-local one carries its loop)."""
+    check_same_call(job)
+    builder = _CURRENT.get(None)
+    if (
+        job.frame is not None
+        and builder is not None
+        and job.frame not in builder.frames
+    ):
+        raise FlowError(
+            [
+                Diagnostic(
+                    span_from_stack(),
+                    "this value comes from %s, inside the loop over a task result"
+                    " at line %d, and is used outside that loop"
+                    % (job.describe(), site(job.frame.site_id).line),
+                    "collect what the loop computes in a list local to the flow"
+                    " (results.append(...)) or with a list comprehension, and use the"
+                    " list after the loop",
+                )
+            ]
+        )
+    encoder.refs.add(job.key)
+    marker = {TAG: "ref", "job": job.index, "key": key}
+    if job.frame is not None:
+        marker["loop"] = job.frame.id
+    return marker
+
+
+class LoopFrame:
+    """A loop over a task result being built: its body's jobs are a template,
+    copied once per element when the iterable is known (``fanout.py``)."""
+
+    def __init__(self, frame_id: str, site_id: int):
+        self.id = frame_id
+        self.site_id = site_id
+        self.jobs: list[JobNode] = []
+
+
+class Element(Deferred):
+    """The element of a loop over a task result, in the loop's template."""
+
+    __slots__ = ("frame", "iterable")
+
+    def __init__(self, frame: LoopFrame, iterable: Deferred):
+        self.frame = frame
+        self.iterable = iterable
+
+    def jobs(self) -> list:
+        return self.iterable.jobs()
+
+    def origin(self) -> str:
+        return "an element of %s" % self.iterable.origin()
+
+    def encode_placeholder(self, encoder: Encoder) -> dict:
+        return {TAG: "element", "loop": self.frame.id}
+
+    def __repr__(self):
+        return "<element of the loop at line %d>" % site(self.frame.site_id).line
+
+
+class Appended(Deferred):
+    """A list a loop over a task result grows: the list before the loop, and
+    the items one iteration appends (each with the guard it was appended
+    under)."""
+
+    __slots__ = ("base", "items", "frame")
+
+    def __init__(self, base: list, frame):
+        self.base = base
+        self.items: list = []  # (guard, item, spread) triples
+        self.frame = frame
+
+    def add(self, guard, item, spread: bool = False) -> None:
+        """One ``append`` (``extend`` with a task result when ``spread``)."""
+        self.items.append((guard, item, spread))
+
+    def jobs(self) -> list:
+        return []
+
+    def refuse(self, need: str = "", hint: str = "", span=None):
+        raise FlowError(
+            [
+                Diagnostic(
+                    site(self.frame.site_id),
+                    "a list grown in a loop over a task result is used inside that"
+                    " loop; each element is handled on its own, so the list is"
+                    " whole only after the loop",
+                    "use the list after the loop, or compute what you need per element",
+                )
+            ]
+        )
+
+    def encode_placeholder(self, encoder: Encoder) -> dict:
+        self.refuse()
+
+
 class TaskResult(Deferred):
     """The whole result of one job, as a flow sees it."""
 
@@ -263,9 +361,7 @@ class TaskResult(Deferred):
         return self.key(key, span_from_stack())
 
     def encode_placeholder(self, encoder: Encoder) -> dict:
-        check_same_call(self.job)
-        encoder.refs.add(self.job.index)
-        return {TAG: "ref", "job": self.job.index, "key": None}
+        return encode_ref(self.job, None, encoder)
 
     def __repr__(self):
         return "<result of %s>" % self.job.describe()
@@ -290,9 +386,7 @@ class Ref(Deferred):
         )
 
     def encode_placeholder(self, encoder: Encoder) -> dict:
-        check_same_call(self.job)
-        encoder.refs.add(self.job.index)
-        return {TAG: "ref", "job": self.job.index, "key": self.result_key}
+        return encode_ref(self.job, self.result_key, encoder)
 
     def __repr__(self):
         return "<%s[%r]>" % (self.job.describe(), self.result_key)
@@ -458,11 +552,13 @@ class JobNode:
         "site_id",
         "builder",
         "guard",
+        "frame",
     )
 
-    def __init__(self, index, elf, spec, site_id, builder=None):
+    def __init__(self, index, elf, spec, site_id, builder=None, frame=None):
         self.builder = builder
         self.guard = None
+        self.frame = frame  # the loop over a task result it belongs to, if any
         self.index = index
         self.elf = elf
         self.spec = spec
@@ -479,6 +575,16 @@ class JobNode:
     def task(self) -> str:
         return self.spec.name
 
+    @property
+    def elf_uid(self) -> str:
+        return SYSTEM_ELF if self.elf is None else self.elf.uid
+
+    @property
+    def key(self):
+        """How references and dependencies name this job: its index in the
+        run, or (loop id, index in the loop's template) inside a fan-out."""
+        return self.index if self.frame is None else (self.frame.id, self.index)
+
     def describe(self) -> str:
         return "%s (line %d)" % (self.spec.call_name, self.site.line)
 
@@ -492,8 +598,11 @@ class FlowGraph:
     result: object = None
     result_dependencies: set = field(default_factory=set)
 
+    elf_sites: dict = field(default_factory=dict)  # id(elf): (elf, first site)
+
     def elves(self) -> dict:
-        return {id(job.elf): job.elf for job in self.jobs}
+        """The elves the run's jobs go to (its loops' templates included)."""
+        return {key: elf for key, (elf, _) in self.elf_sites.items()}
 
 
 _CURRENT: contextvars.ContextVar = contextvars.ContextVar("blumycelium_builder")
@@ -512,6 +621,9 @@ class GraphBuilder:
         self.probing = 0
         self.call_sites: list[int] = []
         self.guards: list = []  # the conditions of the branches being built
+        self.frames: list[LoopFrame] = []  # the loops over results being built
+        self.elf_sites: dict = {}
+        self.loop_count = 0
 
     @contextlib.contextmanager
     def guarded(self, condition):
@@ -537,17 +649,52 @@ class GraphBuilder:
             bound = spec.bind(args, kwargs)
         except TypeError as error:
             raise FlowError([Diagnostic(span, str(error))]) from None
-        job = JobNode(len(self.jobs), elf, spec, site_id, self)
+        job = self._new_job(elf, spec, site_id)
         for name, value in bound.items():
             self._add_argument(job, name, value, span)
+        self._place(job)
+        self.elf_sites.setdefault(id(elf), (elf, span))
+        return TaskResult(job)
+
+    def _new_job(self, elf, spec, site_id: int) -> JobNode:
+        frame = self.frames[-1] if self.frames else None
+        jobs = self.jobs if frame is None else frame.jobs
+        return JobNode(len(jobs), elf, spec, site_id, self, frame)
+
+    def _place(self, job: JobNode) -> None:
+        """Add the job to the run, or to the loop template being built, with
+        the dependencies of the ``after`` blocks and guard around it."""
         for waited in self.after_stack:
             job.dependencies |= waited
         if self.guards:
             encoder = Encoder()
             job.guard = encoder.encode(self.guards[-1])
             job.dependencies |= encoder.refs
-        self.jobs.append(job)
-        return TaskResult(job)
+        (self.jobs if job.frame is None else job.frame.jobs).append(job)
+
+    def add_system_job(
+        self, task: str, site_id: int, arguments: dict, dependencies: set
+    ) -> JobNode:
+        """A job any worker runs: the expansion or the gathering of a loop."""
+        job = self._new_job(None, SYSTEM_SPECS[task], site_id)
+        job.arguments = dict(arguments)
+        job.deferred_arguments = set(arguments)
+        job.dependencies = set(dependencies)
+        self._place(job)
+        return job
+
+    @contextlib.contextmanager
+    def looping(self, frame: LoopFrame):
+        """Jobs created in this block go to the loop's template."""
+        self.frames.append(frame)
+        try:
+            yield frame
+        finally:
+            self.frames.pop()
+
+    def new_frame(self, site_id: int) -> LoopFrame:
+        self.loop_count += 1
+        return LoopFrame("L%d" % self.loop_count, site_id)
 
     def _add_argument(self, job: JobNode, name: str, value, span) -> None:
         encoder = Encoder()
@@ -564,7 +711,7 @@ class GraphBuilder:
                     )
                 ]
             ) from None
-        if encoder.refs:
+        if encoder.placeholders:
             job.deferred_arguments.add(name)
             job.dependencies |= encoder.refs
             return
@@ -590,7 +737,9 @@ class GraphBuilder:
                     )
                 ]
             ) from None
-        return FlowGraph(self.flow_name, self.jobs, result, encoder.refs)
+        return FlowGraph(
+            self.flow_name, self.jobs, result, encoder.refs, self.elf_sites
+        )
 
 
 def _task_in_try(spec, span: SourceSpan) -> FlowError:
@@ -680,3 +829,27 @@ def after(*results) -> AfterScope:
 
 
 after.__blumycelium_accepts_deferred__ = True
+
+
+class SystemSpec:
+    """The contract of a job blumycelium itself runs (no elf class)."""
+
+    def __init__(self, name: str, keys: tuple):
+        self.name = name
+        self.call_name = "blumycelium %s" % name
+        self.qualname = self.call_name
+        self.revision = ""
+        self.result_keys = keys
+        from ..policy import NO_RETRY
+
+        self.retry = NO_RETRY
+
+    def check_result_key(self, key, where: str = "") -> None:
+        if key not in self.result_keys:
+            raise TypeError("%s%s has no result key %r" % (where, self.call_name, key))
+
+
+SYSTEM_SPECS = {
+    "expand": SystemSpec("expand", ("count",)),
+    "gather": SystemSpec("gather", ("count", "last", "appended")),
+}

@@ -19,10 +19,11 @@ import ast
 import types
 
 from ..errors import CompileError
-from . import runtime
+from . import ops
+from .cstbuild import OPS
 from .diagnostics import Diagnostic, SourceSpan
 from .graph import register_rewritten_code
-from .rewrite import OPS, RewrittenFlow
+from .rewrite import RewrittenFlow
 
 _FACTORY = "__blumycelium_factory__"
 # The __future__ features of the flow's module apply to the compiled flow too.
@@ -81,7 +82,7 @@ def materialize(rewritten: RewrittenFlow, original, file: str):
             ]
         )
     register_rewritten_code(inner)
-    original.__globals__.setdefault(OPS, runtime)
+    original.__globals__.setdefault(OPS, ops)
     function = types.FunctionType(
         inner,
         original.__globals__,

@@ -26,6 +26,10 @@ from dataclasses import asdict
 from .structure import FlowStructure
 
 FORMATS = ("text", "dot", "mermaid", "json")
+_REGION_NOTES = {
+    "guarded": "    (decided by a task result: guarded jobs)",
+    "fanout": "    (over a task result: one copy per element, at run time)",
+}
 
 
 def render(structures: list[FlowStructure], form: str) -> str:
@@ -100,11 +104,7 @@ def _text_region(structure, region_id, depth: int, lines: list, incoming) -> Non
     ]
     for _, is_region, _, item in sorted(items, key=lambda entry: entry[:3]):
         if is_region:
-            note = (
-                "    (decided by a task result: guarded jobs)"
-                if item.kind == "guarded"
-                else ""
-            )
+            note = _REGION_NOTES.get(item.kind, "")
             lines.append("%s%s:    line %d%s" % (indent, item.label, item.line, note))
             _text_region(structure, item.id, depth + 1, lines, incoming)
             continue
@@ -187,6 +187,7 @@ def _dot_region(structure, region_id, lines: list, indent: str) -> None:
                 "case": "dashed",
                 "guarded": "bold",
                 "guarded_else": "bold",
+                "fanout": '"bold,filled"; fillcolor="gray95"',
             }.get(region.kind, "rounded")
             lines.append(
                 "%s  label=%s; style=%s;"

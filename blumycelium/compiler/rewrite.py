@@ -31,11 +31,10 @@ from dataclasses import dataclass
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from . import branches
+from . import branches, loops
+from .cstbuild import OPS, atom, keep_parens, literal, op, thunk
 from .diagnostics import register_site
 from .source import ParsedFlow
-
-OPS = "__blumycelium__"
 
 _BINARY = {
     cst.Add: "+",
@@ -99,38 +98,6 @@ def rewrite_flow(parsed: ParsedFlow) -> RewrittenFlow:
     return RewrittenFlow(module.code, transformer.line_map(module))
 
 
-def _op(name: str, *args) -> cst.Call:
-    return cst.Call(
-        func=cst.Attribute(value=cst.Name(OPS), attr=cst.Name(name)),
-        args=[arg if isinstance(arg, cst.Arg) else cst.Arg(_atom(arg)) for arg in args],
-    )
-
-
-def _atom(expression: cst.BaseExpression) -> cst.BaseExpression:
-    """Parenthesize what cannot stand bare as an argument or element: a tuple
-    written without parentheses, a generator expression that was a call's only
-    argument."""
-    if isinstance(expression, (cst.Tuple, cst.GeneratorExp)) and not expression.lpar:
-        return expression.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-    return expression
-
-
-def _literal(value) -> cst.BaseExpression:
-    if value is None:
-        return cst.Name("None")
-    if isinstance(value, int):
-        return cst.Integer(str(value))
-    return cst.SimpleString(repr(value))
-
-
-def _thunk(expression: cst.BaseExpression) -> cst.Lambda:
-    return cst.Lambda(params=cst.Parameters(), body=_atom(expression))
-
-
-def _keep_parens(original: cst.BaseExpression, replacement: cst.BaseExpression):
-    return replacement.with_changes(lpar=original.lpar, rpar=original.rpar)
-
-
 class FlowTransformer(cst.CSTTransformer):
     """The rewrite; see the module docstring for what it does to each node."""
 
@@ -146,6 +113,7 @@ class FlowTransformer(cst.CSTTransformer):
         self.frames: list[dict] = []
         self.branch_count = 0
         self.branch_lines: dict[int, int] = {}
+        self.comp_fors: dict[int, tuple] = {}
 
     # -- bookkeeping ---------------------------------------------------------------
 
@@ -155,7 +123,8 @@ class FlowTransformer(cst.CSTTransformer):
     def on_leave(self, original_node, updated_node):
         result = super().on_leave(original_node, updated_node)
         if isinstance(result, cst.FlattenSentinel):
-            call = result.nodes[-1]  # an if_stmt call stands for the `if`
+            # the if_stmt or for_stmt call stands for the `if` or the `for`
+            call = next(n for n in result.nodes if id(n) in self.branch_lines)
             self.statements.append((call.body[0], self.branch_lines[id(call)]))
         elif isinstance(
             original_node, (cst.BaseSmallStatement, cst.BaseCompoundStatement)
@@ -259,9 +228,9 @@ class FlowTransformer(cst.CSTTransformer):
 
     def leave_Lambda(self, original_node, updated_node):
         self.function_depth -= 1
-        return _keep_parens(
+        return keep_parens(
             updated_node,
-            _op("local_function", updated_node.with_changes(lpar=[], rpar=[])),
+            op("local_function", updated_node.with_changes(lpar=[], rpar=[])),
         )
 
     def leave_Return(self, original_node, updated_node):
@@ -269,7 +238,7 @@ class FlowTransformer(cst.CSTTransformer):
             return updated_node
         value = updated_node.value or cst.Name("None")
         return updated_node.with_changes(
-            value=_op("returned", value, self.site(original_node))
+            value=op("returned", value, self.site(original_node))
         )
 
     # -- operators ------------------------------------------------------------------
@@ -278,68 +247,68 @@ class FlowTransformer(cst.CSTTransformer):
         if self._skip():
             return updated_node
         symbol = _BINARY[type(updated_node.operator)]
-        call = _op(
+        call = op(
             "binop",
             updated_node.left,
             updated_node.right,
-            _literal(symbol),
+            literal(symbol),
             self.site(original_node),
         )
-        return _keep_parens(updated_node, call)
+        return keep_parens(updated_node, call)
 
     def leave_UnaryOperation(self, original_node, updated_node):
         if self._skip() or isinstance(updated_node.expression, _LITERAL_NODES):
             return updated_node
         symbol = _UNARY[type(updated_node.operator)]
-        call = _op(
-            "unop", updated_node.expression, _literal(symbol), self.site(original_node)
+        call = op(
+            "unop", updated_node.expression, literal(symbol), self.site(original_node)
         )
-        return _keep_parens(updated_node, call)
+        return keep_parens(updated_node, call)
 
     def leave_BooleanOperation(self, original_node, updated_node):
         symbol = "and" if isinstance(updated_node.operator, cst.And) else "or"
-        call = _op(
+        call = op(
             "boolop",
             updated_node.left,
-            _thunk(updated_node.right),
-            _literal(symbol),
+            thunk(updated_node.right),
+            literal(symbol),
             self.site(original_node),
         )
-        return _keep_parens(updated_node, call)
+        return keep_parens(updated_node, call)
 
     def leave_Comparison(self, original_node, updated_node):
         targets = updated_node.comparisons
         site = self.site(original_node)
         if len(targets) == 1:
-            call = _op(
+            call = op(
                 "compare",
                 updated_node.left,
                 targets[0].comparator,
-                _literal(_COMPARE[type(targets[0].operator)]),
+                literal(_COMPARE[type(targets[0].operator)]),
                 site,
             )
         else:
             pairs = [
                 cst.Tuple(
                     [
-                        cst.Element(_literal(_COMPARE[type(t.operator)])),
-                        cst.Element(_thunk(t.comparator)),
+                        cst.Element(literal(_COMPARE[type(t.operator)])),
+                        cst.Element(thunk(t.comparator)),
                     ]
                 )
                 for t in targets
             ]
-            call = _op("compare_chain", updated_node.left, site, *pairs)
-        return _keep_parens(updated_node, call)
+            call = op("compare_chain", updated_node.left, site, *pairs)
+        return keep_parens(updated_node, call)
 
     def leave_IfExp(self, original_node, updated_node):
-        call = _op(
+        call = op(
             "ifexp",
             updated_node.test,
-            _thunk(updated_node.body),
-            _thunk(updated_node.orelse),
+            thunk(updated_node.body),
+            thunk(updated_node.orelse),
             self.site(original_node),
         )
-        return _keep_parens(updated_node, call)
+        return keep_parens(updated_node, call)
 
     # -- subscripts, attributes, calls -------------------------------------------
 
@@ -352,8 +321,8 @@ class FlowTransformer(cst.CSTTransformer):
         key = (
             keys[0] if len(keys) == 1 else cst.Tuple([cst.Element(key) for key in keys])
         )
-        call = _op("getitem", updated_node.value, key, self.site(original_node))
-        return _keep_parens(updated_node, call)
+        call = op("getitem", updated_node.value, key, self.site(original_node))
+        return keep_parens(updated_node, call)
 
     def _subscript_key(self, element: cst.SubscriptElement):
         index = element.slice
@@ -362,34 +331,34 @@ class FlowTransformer(cst.CSTTransformer):
         parts = [
             part or cst.Name("None") for part in (index.lower, index.upper, index.step)
         ]
-        return _op("make_slice", *parts)
+        return op("make_slice", *parts)
 
     def leave_Attribute(self, original_node, updated_node):
         if self._skip() or self._is_target(original_node):
             return updated_node
-        call = _op(
+        call = op(
             "attribute",
             updated_node.value,
-            _literal(updated_node.attr.value),
+            literal(updated_node.attr.value),
             self.site(original_node),
         )
-        return _keep_parens(updated_node, call)
+        return keep_parens(updated_node, call)
 
     def leave_Call(self, original_node, updated_node):
         if self._skip():
             return updated_node
         site = self.site(original_node)
         args = [self._call_argument(arg, site) for arg in updated_node.args]
-        call = _op("call", updated_node.func, site)
+        call = op("call", updated_node.func, site)
         call = call.with_changes(args=[*call.args, *args])
-        return _keep_parens(updated_node, call)
+        return keep_parens(updated_node, call)
 
     def _call_argument(self, arg: cst.Arg, site: cst.Integer) -> cst.Arg:
         if arg.star == "*":
-            return arg.with_changes(value=_op("iterable", arg.value, site))
+            return arg.with_changes(value=op("iterable", arg.value, site))
         if arg.star == "**":
-            return arg.with_changes(value=_op("mapping", arg.value, site))
-        return arg.with_changes(value=_atom(arg.value))
+            return arg.with_changes(value=op("mapping", arg.value, site))
+        return arg.with_changes(value=atom(arg.value))
 
     # -- strings and displays ---------------------------------------------------
 
@@ -400,18 +369,18 @@ class FlowTransformer(cst.CSTTransformer):
         parts = self._fstring_parts(
             updated_node.parts, original_node.parts, updated_node, site
         )
-        return _keep_parens(updated_node, _op("fstring", site, *parts))
+        return keep_parens(updated_node, op("fstring", site, *parts))
 
     def _fstring_parts(self, parts, originals, owner, site) -> list:
         """Literal text as str, each replacement field as (value, conversion, spec)."""
         converted = []
         for part, original in zip(parts, originals):
             if isinstance(part, cst.FormattedStringText):
-                converted.append(_literal(_unescape(part.value, owner)))
+                converted.append(literal(_unescape(part.value, owner)))
                 continue
             conversion = part.conversion
             if part.equal is not None:
-                converted.append(_literal(_self_documenting_text(original)))
+                converted.append(literal(_self_documenting_text(original)))
                 if conversion is None and part.format_spec is None:
                     conversion = "r"
             spec = cst.Name("None")
@@ -419,12 +388,12 @@ class FlowTransformer(cst.CSTTransformer):
                 spec_parts = self._fstring_parts(
                     part.format_spec, original.format_spec, owner, site
                 )
-                spec = _op("fstring", site, *spec_parts)
+                spec = op("fstring", site, *spec_parts)
             converted.append(
                 cst.Tuple(
                     [
-                        cst.Element(_atom(part.expression)),
-                        cst.Element(_literal(conversion)),
+                        cst.Element(atom(part.expression)),
+                        cst.Element(literal(conversion)),
                         cst.Element(spec),
                     ]
                 )
@@ -445,12 +414,12 @@ class FlowTransformer(cst.CSTTransformer):
         converted = []
         for part, original in zip(parts, _concatenated_parts(original_node)):
             if isinstance(part, cst.SimpleString):
-                converted.append(_literal(part.evaluated_value))
+                converted.append(literal(part.evaluated_value))
             else:
                 converted.extend(
                     self._fstring_parts(part.parts, original.parts, part, site)
                 )
-        return _keep_parens(updated_node, _op("fstring", site, *converted))
+        return keep_parens(updated_node, op("fstring", site, *converted))
 
     def leave_Dict(self, original_node, updated_node):
         if self._skip() or all(
@@ -467,14 +436,14 @@ class FlowTransformer(cst.CSTTransformer):
                 else element.key
             )
             items.append(cst.Tuple([cst.Element(key), cst.Element(element.value)]))
-        call = _op("dict_display", self.site(original_node), *items)
-        return _keep_parens(updated_node, call)
+        call = op("dict_display", self.site(original_node), *items)
+        return keep_parens(updated_node, call)
 
     def leave_StarredElement(self, original_node, updated_node):
         if self._skip() or self._is_target(original_node):
             return updated_node
         return updated_node.with_changes(
-            value=_op("iterable", updated_node.value, self.site(original_node))
+            value=op("iterable", updated_node.value, self.site(original_node))
         )
 
     # -- statements -----------------------------------------------------------------
@@ -522,14 +491,9 @@ class FlowTransformer(cst.CSTTransformer):
                 "__bm_else_%d" % number, else_body, names, globals_
             ),
         ]
-        if names:
-            statements += branches.state_functions(number, names, globals_)
-        state = (
-            [cst.Name("__bm_get_%d" % number), cst.Name("__bm_set_%d" % number)]
-            if names
-            else [cst.Name("None"), cst.Name("None")]
-        )
-        call = _op(
+        definitions, state = branches.state_plumbing(number, names, globals_)
+        statements += definitions
+        call = op(
             "if_stmt",
             updated.test,
             cst.Name("__bm_then_%d" % number),
@@ -542,12 +506,12 @@ class FlowTransformer(cst.CSTTransformer):
         return statements
 
     def _static_if(self, original, updated, escape: str):
-        test = _op(
+        test = op(
             "test",
             updated.test,
             self.site(original.test),
-            _literal("if"),
-            _literal(escape),
+            literal("if"),
+            literal(escape),
         )
         orelse = updated.orelse
         if isinstance(orelse, cst.If):
@@ -565,50 +529,85 @@ class FlowTransformer(cst.CSTTransformer):
 
     def leave_While(self, original_node, updated_node):
         return updated_node.with_changes(
-            test=_op(
+            test=op(
                 "test",
                 updated_node.test,
                 self.site(original_node.test),
-                _literal("while"),
+                literal("while"),
             )
         )
 
     def leave_Assert(self, original_node, updated_node):
         return updated_node.with_changes(
-            test=_op(
+            test=op(
                 "test",
                 updated_node.test,
                 self.site(original_node.test),
-                _literal("assert"),
+                literal("assert"),
             )
         )
 
     def leave_For(self, original_node, updated_node):
-        return updated_node.with_changes(
-            iter=_op("iterate", updated_node.iter, self.site(original_node.iter))
+        reason = branches.fan_out_obstacle(original_node)
+        if reason is not None or not self.frames:
+            return updated_node.with_changes(
+                iter=op(
+                    "iterate",
+                    updated_node.iter,
+                    self.site(original_node.iter),
+                    literal(reason or ""),
+                )
+            )
+        targets = branches.loop_target_names(original_node.target)
+        return cst.FlattenSentinel(
+            loops.convert_for(self, original_node, updated_node, targets)
         )
 
     def leave_CompFor(self, original_node, updated_node):
         ifs = [
             condition.with_changes(
-                test=_op(
-                    "test", condition.test, self.site(original.test), _literal("if")
-                )
+                test=op("test", condition.test, self.site(original.test), literal("if"))
             )
             for condition, original in zip(updated_node.ifs, original_node.ifs)
         ]
-        return updated_node.with_changes(
+        result = updated_node.with_changes(
             ifs=ifs,
-            iter=_op("iterate", updated_node.iter, self.site(original_node.iter)),
+            iter=op(
+                "iterate",
+                updated_node.iter,
+                self.site(original_node.iter),
+                literal("comprehension"),
+            ),
         )
+        self.comp_fors[id(result)] = (original_node, updated_node)
+        return result
+
+    def leave_ListComp(self, original_node, updated_node):
+        return self._comprehension(updated_node, pairs=False)
+
+    def leave_GeneratorExp(self, original_node, updated_node):
+        return self._comprehension(updated_node, pairs=False)
+
+    def leave_DictComp(self, original_node, updated_node):
+        return self._comprehension(updated_node, pairs=True)
+
+    def _comprehension(self, updated_node, pairs: bool):
+        """Comprehensions in the flow are built by ``comprehension`` calls,
+        which fan out over task results (see ``loops.py``)."""
+        if self._skip() or not self.frames:
+            return updated_node
+        converted = loops.convert_comprehension(self, updated_node, pairs)
+        if converted is None:
+            return updated_node
+        return keep_parens(updated_node, converted)
 
     def leave_Match(self, original_node, updated_node):
         return updated_node.with_changes(
-            subject=_op(
+            subject=op(
                 "concrete",
                 updated_node.subject,
                 self.site(original_node.subject),
-                _literal("`match`"),
+                literal("`match`"),
             )
         )
 
@@ -634,7 +633,7 @@ class FlowTransformer(cst.CSTTransformer):
         operation = "list_append" if call.func.attr.value == "append" else "list_extend"
         return cst.Assign(
             targets=[cst.AssignTarget(cst.Name(receiver))],
-            value=_op(operation, cst.Name(receiver), item, self.site(original_node)),
+            value=op(operation, cst.Name(receiver), item, self.site(original_node)),
         )
 
     def leave_Assign(self, original_node, updated_node):
@@ -652,7 +651,7 @@ class FlowTransformer(cst.CSTTransformer):
                 name = target.value.value
                 return cst.Assign(
                     targets=[cst.AssignTarget(cst.Name(name))],
-                    value=_op(
+                    value=op(
                         "with_item",
                         cst.Name(name),
                         key,
@@ -669,11 +668,11 @@ class FlowTransformer(cst.CSTTransformer):
         ):
             return updated_node
         return updated_node.with_changes(
-            value=_op("iterable", updated_node.value, self.site(original_node.value))
+            value=op("iterable", updated_node.value, self.site(original_node.value))
         )
 
     def leave_AugAssign(self, original_node, updated_node):
-        symbol = _literal(_AUGMENTED[type(updated_node.operator)])
+        symbol = literal(_AUGMENTED[type(updated_node.operator)])
         site = self.site(original_node)
         target = updated_node.target
         if isinstance(target, cst.Subscript):
@@ -685,7 +684,7 @@ class FlowTransformer(cst.CSTTransformer):
                     else cst.Tuple([cst.Element(key) for key in keys])
                 )
                 return cst.Expr(
-                    _op(
+                    op(
                         "inplace_item",
                         target.value,
                         key,
@@ -696,10 +695,10 @@ class FlowTransformer(cst.CSTTransformer):
                 )
         if isinstance(target, cst.Attribute):
             return cst.Expr(
-                _op(
+                op(
                     "inplace_attr",
                     target.value,
-                    _literal(target.attr.value),
+                    literal(target.attr.value),
                     updated_node.value,
                     symbol,
                     site,
@@ -708,13 +707,13 @@ class FlowTransformer(cst.CSTTransformer):
         if isinstance(target, cst.Name):
             return cst.Assign(
                 targets=[cst.AssignTarget(target)],
-                value=_op("inplace", target, updated_node.value, symbol, site),
+                value=op("inplace", target, updated_node.value, symbol, site),
             )
         return updated_node
 
     def _wrap_try_body(self, original_node, updated_node):
         scope = cst.With(
-            items=[cst.WithItem(_op("try_scope", self.site(original_node)))],
+            items=[cst.WithItem(op("try_scope", self.site(original_node)))],
             body=updated_node.body,
         )
         return updated_node.with_changes(body=cst.IndentedBlock(body=[scope]))

@@ -37,7 +37,6 @@ from .graph import (
     FlowError,
     NeedsConcreteValue,
     TaskResult,
-    Unassigned,
     attempt,
     current_builder,
     within,
@@ -352,118 +351,6 @@ def _all_of(parts: list, site_id: int):
     return _expr(lambda *nodes: ast.BoolOp(ast.And(), list(nodes)), site_id, *parts)
 
 
-# -- if statements -------------------------------------------------------------------
-
-
-class _Undefined:
-    """What a name holds when it is not bound (see :func:`read`)."""
-
-    def __repr__(self):
-        return "UNDEFINED"
-
-
-UNDEFINED = _Undefined()
-
-
-def read(value_of):
-    """The value of a name, or UNDEFINED when it is not bound yet."""
-    try:
-        return value_of()
-    except NameError:
-        return UNDEFINED
-
-
-def if_stmt(test, then_branch, else_branch, get_state, set_state, site_id: int):
-    """An ``if`` statement, its branches compiled into functions.
-
-    A static test runs one branch, as Python does. A test on a task result
-    builds both, each under its guard, starting from the same state; after
-    them a name the branches left different holds a select expression
-    (``then if test else otherwise``), and a name only one of them assigned
-    holds an :class:`~.graph.Unassigned` that refuses to be used.
-    """
-    if not isinstance(test, Deferred):
-        then_branch() if test else else_branch()
-        return
-    before = get_state() if get_state else {}
-    _build_branch(then_branch, branch_guard(test, True, site_id), "if", site_id)
-    after_then = get_state() if get_state else {}
-    if set_state:
-        set_state(before)
-    _build_branch(else_branch, branch_guard(test, False, site_id), "else", site_id)
-    after_else = get_state() if get_state else {}
-    if set_state:
-        set_state(
-            {
-                name: _merged(name, test, after_then[name], after_else[name], site_id)
-                for name in before
-            }
-        )
-
-
-def _build_branch(branch, condition, which: str, site_id: int) -> None:
-    with current_builder().guarded(condition):
-        try:
-            branch()
-        except BlumyceliumError:
-            raise
-        except Exception as error:
-            raise FlowError(
-                [
-                    Diagnostic(
-                        site(site_id),
-                        "the %s branch of this `if` raised %s: %s while the flow was"
-                        " built; a branch decided by a task result is built at"
-                        " submit time"
-                        " whichever way the result goes"
-                        % (which, type(error).__name__, error),
-                        "make the branch safe to build for any result, or move what may"
-                        " fail into a task",
-                    )
-                ]
-            ) from error
-
-
-def _merged(name: str, test, then_value, else_value, site_id: int):
-    if then_value is else_value:
-        return then_value
-    if then_value is UNDEFINED or else_value is UNDEFINED:
-        missing = "else" if else_value is UNDEFINED else "if"
-        return Unassigned(name, missing, site_id)
-    return _expr(
-        lambda t, a, b: ast.IfExp(t, a, b), site_id, test, then_value, else_value
-    )
-
-
-def list_append(target, item, site_id: int):
-    """``target.append(item)``: in place, or a new list inside a branch built
-    on a task result (both branches must start from the same list)."""
-    if _in_branch() and type(target) is list:
-        return target + [item]
-    call(attribute(target, "append", site_id), site_id, item)
-    return target
-
-
-def list_extend(target, items, site_id: int):
-    """``target.extend(items)``, like :func:`list_append`."""
-    if _in_branch() and type(target) is list:
-        return target + list(iterable(items, site_id))
-    call(attribute(target, "extend", site_id), site_id, items)
-    return target
-
-
-def with_item(target, key, value, site_id: int):
-    """``target[key] = value``, like :func:`list_append`."""
-    if _in_branch() and type(target) in (list, dict):
-        changed = target.copy()
-        changed[key] = value
-        return changed
-    if isinstance(target, Deferred):
-        target.read_only("assigning an item of")
-    target[key] = value
-    return target
-
-
 def _in_branch() -> bool:
     builder = current_builder()
     return builder is not None and bool(builder.guards)
@@ -729,59 +616,6 @@ def _name_of(function) -> str:
     return getattr(function, "__qualname__", None) or type(function).__name__
 
 
-# -- control flow that needs a value now ---------------------------------------
-
-
-def test(value, site_id: int, keyword: str, escape: str = ""):
-    """A test that must be static: a ``while``, or an ``if`` whose branches hold
-    ``escape`` (return, break...), which cannot depend on a task result."""
-    if not isinstance(value, Deferred):
-        return value
-    if escape:
-        raise _needs_now(
-            site_id,
-            value,
-            "`%s`" % keyword,
-            extra="; this `%s` holds `%s`, which cannot depend on a task result"
-            % (keyword, escape),
-            hint="assign a variable in each branch and %s after the `if`, or"
-            " decide inside a task" % ("return it" if escape == "return" else "use it"),
-        )
-    if keyword == "while":
-        raise _needs_now(
-            site_id,
-            value,
-            "`while`",
-            hint="a `while` cannot loop on a task result: loop over"
-            " a result with `for`, or let a task do the looping",
-        )
-    raise _needs_now(site_id, value, "`%s`" % keyword)
-
-
-def iterate(value, site_id: int):
-    if isinstance(value, Deferred):
-        raise _needs_now(site_id, value, "`for`")
-    return value
-
-
-def iterable(value, site_id: int):
-    if isinstance(value, Deferred):
-        raise _needs_now(site_id, value, "unpacking")
-    return value
-
-
-def mapping(value, site_id: int):
-    if isinstance(value, Deferred):
-        raise _needs_now(site_id, value, "`**` unpacking")
-    return value
-
-
-def concrete(value, site_id: int, what: str):
-    if isinstance(value, Deferred):
-        raise _needs_now(site_id, value, what)
-    return value
-
-
 def _needs_now(
     site_id: int, value, need: str, extra: str = "", hint: str = ""
 ) -> NeedsConcreteValue:
@@ -887,36 +721,3 @@ class _Spread:
 
 
 SPREAD = _Spread()
-
-
-# -- scopes ----------------------------------------------------------------------
-
-
-def local_function(function):
-    """Mark a function defined inside a flow: it is rewritten too."""
-    function.__blumycelium_local__ = True
-    return function
-
-
-def returned(value, site_id: int):
-    builder = current_builder()
-    if builder is not None:
-        builder.return_site = site_id
-    return value
-
-
-class try_scope:  # noqa: N801 - used like a keyword by rewritten code
-    """Marks the body of a ``try``: task calls there would escape its except."""
-
-    def __init__(self, site_id: int):
-        self.site_id = site_id
-
-    def __enter__(self):
-        builder = current_builder()
-        if builder is not None:
-            builder.try_depth += 1
-
-    def __exit__(self, *exc_info):
-        builder = current_builder()
-        if builder is not None:
-            builder.try_depth -= 1

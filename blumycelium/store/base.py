@@ -40,7 +40,9 @@ Every backend keeps these rules, and the conformance suite checks them:
    expired and whose job was handed to another cannot store an outcome.
    :meth:`reap_expired_leases` gives expired jobs back (or fails them when
    their attempts are spent), recording a failure for the lost attempt.
-6. :meth:`cancel_run` cancels every job of the run not yet started, in one
+6. :meth:`expand_job` adds the copies of a loop's template to a run in the
+   transaction that completes the expand job, so a fan-out happens once.
+7. :meth:`cancel_run` cancels every job of the run not yet started, in one
    transaction; :meth:`retry_jobs` makes failed jobs ready and their
    ``upstream_failed`` downstream pending again, keeping every result.
 
@@ -325,6 +327,24 @@ class StoreBackend(abc.ABC):
     @abc.abstractmethod
     def renew_lease(self, job_id: str, attempt: int, worker: str, lease: float) -> bool:
         """Extend the attempt's lease; False when the job is no longer its."""
+
+    @abc.abstractmethod
+    def reserve_indices(self, run_id: str, count: int) -> int:
+        """Reserve ``count`` new job indices in a run; return the first."""
+
+    @abc.abstractmethod
+    def expand_job(
+        self,
+        job_id: str,
+        attempt: int,
+        jobs: list[JobDocument],
+        gather_index: int,
+        gather_parameters: list[ParameterDocument],
+        gather_dependencies: list[int],
+    ) -> bool:
+        """Complete an expand job: add ``jobs`` to its run, give the gather job
+        its parameters and dependencies, in one transaction. False (and
+        nothing written) unless that attempt of the expand job is running."""
 
     @abc.abstractmethod
     def undecided_jobs(self, limit: int = 50) -> list[UndecidedJob]:

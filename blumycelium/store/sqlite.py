@@ -41,6 +41,7 @@ from .base import (
     UndecidedJob,
 )
 from .sqlite_connection import SQLiteConnections, dumps
+from .sqlite_expansion import ExpansionMixin
 from .sqlite_recovery import RecoveryMixin
 
 # What a skipped job's result reads as (see values.SkippedMarker).
@@ -53,7 +54,7 @@ _JOB_COLUMNS = (
 )
 
 
-class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
+class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBackend):
     """A mycelium in one SQLite file."""
 
     def __repr__(self) -> str:
@@ -150,14 +151,7 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
                     return str(existing[0])
             run_id = self._insert_run(connection, run, now)
             ids = self._insert_jobs(connection, run_id, run.jobs, now)
-            connection.executemany(
-                "INSERT INTO parameters VALUES (?, ?, ?, ?, ?)",
-                [
-                    (ids[job.index], position, p.name, dumps(p.value), int(p.has_refs))
-                    for job in run.jobs
-                    for position, p in enumerate(job.parameters)
-                ],
-            )
+            self._insert_parameters(connection, ids, run.jobs)
             connection.executemany(
                 "INSERT INTO job_edges VALUES (?, ?)",
                 [
@@ -184,7 +178,8 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
         cursor = connection.execute(
             "INSERT INTO runs (flow, flow_revision, run_key, arguments, result,"
             " result_dependencies, status, jobs_total, jobs_unfinished,"
-            " submitted_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " submitted_at, finished_at, next_index) VALUES (?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?, ?, ?)",
             (
                 run.flow,
                 run.flow_revision,
@@ -197,23 +192,30 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
                 len(run.jobs),
                 now,
                 now if finished else None,
+                len(run.jobs),
             ),
         )
         return cursor.lastrowid
 
-    def _insert_jobs(self, connection, run_id: int, jobs, now: float) -> dict:
+    def _insert_jobs(
+        self, connection, run_id: int, jobs, now: float, states: dict | None = None
+    ) -> dict:
+        """Insert jobs with ids from the sequence; ``states`` overrides, by
+        job index, (status, unfinished dependencies, skipped dependencies)."""
         row = connection.execute(
             "SELECT max(coalesce((SELECT max(id) FROM jobs), 0), coalesce("
             "(SELECT seq FROM sqlite_sequence WHERE name = 'jobs'), 0))"
         ).fetchone()
         first = row[0] + 1
         ids = {job.index: first + position for position, job in enumerate(jobs)}
-        connection.executemany(
-            "INSERT INTO jobs (id, run_id, idx, elf_uid, task, task_revision,"
-            " site, status, unfinished_dependencies, created_at, max_attempts,"
-            " guard, decided, dependency_count)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
+        states = states or {}
+        rows = []
+        for job in jobs:
+            status, unfinished, skipped = states.get(
+                job.index,
+                ("pending" if job.dependencies else "ready", len(job.dependencies), 0),
+            )
+            rows.append(
                 (
                     ids[job.index],
                     run_id,
@@ -222,18 +224,34 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
                     job.task,
                     job.task_revision,
                     dumps(job.site),
-                    "pending" if job.dependencies else "ready",
-                    len(job.dependencies),
+                    status,
+                    unfinished,
                     now,
                     job.max_attempts,
                     None if job.guard is None else dumps(job.guard),
-                    int(job.guard is None),
+                    int(job.guard is None and skipped == 0),
                     len(job.dependencies),
+                    skipped,
                 )
-                for job in jobs
-            ],
+            )
+        connection.executemany(
+            "INSERT INTO jobs (id, run_id, idx, elf_uid, task, task_revision,"
+            " site, status, unfinished_dependencies, created_at, max_attempts,"
+            " guard, decided, dependency_count, skipped_dependencies)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
         )
         return ids
+
+    def _insert_parameters(self, connection, ids: dict, jobs) -> None:
+        connection.executemany(
+            "INSERT INTO parameters VALUES (?, ?, ?, ?, ?)",
+            [
+                (ids[job.index], position, p.name, dumps(p.value), int(p.has_refs))
+                for job in jobs
+                for position, p in enumerate(job.parameters)
+            ],
+        )
 
     def get_run(self, run_id: str) -> RunRecord:
         rows = self._read(
@@ -331,13 +349,9 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
         identifier = _int_id(job_id, "job")
         now = time.time()
         with self._write() as connection:
-            run_id = self._finish(connection, identifier, attempt, "done", now)
+            run_id = self._finish_done(connection, identifier, attempt, text, now)
             if run_id is None:
                 return False
-            connection.execute(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?)",
-                (identifier, text, now),
-            )
             self._release_dependents(connection, identifier, skipped=False)
             self._count_down(connection, run_id, 1, 0, now)
         return True
@@ -400,6 +414,19 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, StoreBackend):
             self._release_dependents(connection, identifier, skipped=True)
             self._count_down(connection, row[0], 1, 0, now)
         return True
+
+    def _finish_done(
+        self, connection, identifier: int, attempt: int, text: str, now: float
+    ):
+        """End the attempt as done with its result (JSON ``text``); the run
+        id, or None when the attempt is not running."""
+        run_id = self._finish(connection, identifier, attempt, "done", now)
+        if run_id is not None:
+            connection.execute(
+                "INSERT OR REPLACE INTO results VALUES (?, ?, ?)",
+                (identifier, text, now),
+            )
+        return run_id
 
     def _finish(
         self, connection, identifier: int, attempt: int, status: str, now: float

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 
 from ..errors import StoreError, StoreUnavailableError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_SECONDS = 60.0
 
 _SCHEMA = """
@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS runs (
     result TEXT NOT NULL, result_dependencies TEXT NOT NULL,
     status TEXT NOT NULL, jobs_total INTEGER NOT NULL,
     jobs_unfinished INTEGER NOT NULL, jobs_failed INTEGER NOT NULL DEFAULT 0,
+    next_index INTEGER NOT NULL DEFAULT 0,
     submitted_at REAL NOT NULL, finished_at REAL);
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,

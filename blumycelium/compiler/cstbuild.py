@@ -1,0 +1,47 @@
+"""Small builders of libcst nodes for the rewritten flow (see ``rewrite.py``)."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+OPS = "__blumycelium__"
+
+
+def op(name: str, *args) -> cst.Call:
+    return cst.Call(
+        func=cst.Attribute(value=cst.Name(OPS), attr=cst.Name(name)),
+        args=[arg if isinstance(arg, cst.Arg) else cst.Arg(atom(arg)) for arg in args],
+    )
+
+
+def atom(expression: cst.BaseExpression) -> cst.BaseExpression:
+    """Parenthesize what cannot stand bare as an argument or element: a tuple
+    written without parentheses, a generator expression that was a call's only
+    argument."""
+    if isinstance(expression, (cst.Tuple, cst.GeneratorExp)) and not expression.lpar:
+        return expression.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return expression
+
+
+def literal(value) -> cst.BaseExpression:
+    if value is None or isinstance(value, bool):
+        return cst.Name(repr(value))
+    if isinstance(value, int):
+        return cst.Integer(str(value))
+    return cst.SimpleString(repr(value))
+
+
+def literal_tuple(values) -> cst.Tuple:
+    return (
+        cst.Tuple([cst.Element(literal(v)) for v in values])
+        if values
+        else cst.Tuple([], lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    )
+
+
+def thunk(expression: cst.BaseExpression) -> cst.Lambda:
+    return cst.Lambda(params=cst.Parameters(), body=atom(expression))
+
+
+def keep_parens(original: cst.BaseExpression, replacement: cst.BaseExpression):
+    return replacement.with_changes(lpar=original.lpar, rpar=original.rpar)

@@ -1,0 +1,322 @@
+"""Run-time fan-out: loops and list comprehensions over task results.
+
+``for x in items`` where ``items`` is a task result cannot be unrolled when
+the flow is called: the number of elements is known only once the job that
+makes ``items`` has run. So the loop body is built once, as a *template*,
+with ``x`` an :class:`~.graph.Element` placeholder, and two system jobs are
+added to the run:
+
+- an **expand** job that depends on the iterable; a worker (of any elf) runs
+  it when the iterable is known: it copies the template's jobs once per
+  element, in order, with the element in place of the placeholder, and adds
+  them to the run in one transaction, which also completes the expand job
+  (so the expansion happens once even with many workers, and a worker that
+  dies half-way leaves nothing: the job is handed to another);
+- a **gather** job that depends on the expand job and, once expanded, on the
+  copies: it collects, in order, what each iteration left in the names the
+  body assigns (the last iteration's, as Python does) and the items the body
+  appended to lists, dropping those whose branch was not taken.
+
+After the loop, a name the body assigned is ``last[name] if count else
+<value before the loop>``, and a list it grew is ``<list before the loop> +
+appended[name]``, expression nodes over the gather job's result.
+
+A loop nested in the template is itself an expand and a gather job of the
+template, expanded when its own iterable is known. Names carried from one
+iteration to the next (read before they are assigned, or assigned only in
+some branches) are refused: a fan-out has no order between iterations to
+carry them along; gather the values and combine them after the loop.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+
+from ..values import TAG, Encoder
+from .branches import carried_refusal
+from .control import UNDEFINED
+from .diagnostics import Diagnostic, site
+from .graph import (
+    Appended,
+    Deferred,
+    Element,
+    FailedBranch,
+    FlowError,
+    Ref,
+    current_builder,
+)
+from .runtime import _expr, branch_guard, contains_deferred
+
+_GATHER = "__bm_comprehension__"
+
+
+def for_stmt(iterable, body, get_state, set_state, carried, grown, site_id: int):
+    """A ``for`` statement, its body compiled into ``body(item)``.
+
+    ``carried`` names are read before the body assigns them; ``grown`` lists
+    are grown with ``append``/``extend`` (see ``rewrite.py``).
+    """
+    if not isinstance(iterable, Deferred):
+        for item in iterable:
+            body(item)
+        return
+    before = get_state() if get_state else {}
+    _refuse_carried(carried, before, site_id)
+    builder = current_builder()
+    frame = builder.new_frame(site_id)
+    with builder.looping(frame):
+        if set_state:
+            set_state(
+                {n: _grown(v, frame) if n in grown else v for n, v in before.items()}
+            )
+        body(Element(frame, iterable))
+    after = get_state() if get_state else {}
+    gather = _fan_out(builder, frame, iterable, before, after, site_id)
+    if set_state:
+        set_state(
+            {
+                name: _after_loop(name, before[name], after[name], gather, site_id)
+                for name in before
+            }
+        )
+
+
+def _grown(value, frame):
+    """What the loop body appends to: a list of the flow, or, in a loop inside
+    a loop over a task result, a list the outer loop grows (the inner loop's
+    items are added to it as one ``extend``)."""
+    if type(value) is list:
+        return Appended(value, frame)
+    if isinstance(value, Appended):
+        return Appended([], frame)
+    return value
+
+
+def comprehension(iterable, element, conditions, site_id: int, flat=False, pairs=False):
+    """``[element(x) for x in iterable if c(x) ...]`` with ``conditions`` the
+    ``if`` clauses in order. When ``flat``, ``element`` gives the list of an
+    inner ``for`` clause and the lists are joined; when ``pairs``, the
+    elements are key-value pairs and the value is a dict."""
+    kind = (flat, pairs)
+    builder = current_builder()
+    if builder is None:
+        items = [element(x) for x in iterable if all(c(x) for c in conditions or ())]
+        return _shaped(items, kind, site_id)
+    if not isinstance(iterable, Deferred):
+        return _unrolled(builder, iterable, element, conditions, site_id, kind)
+    frame = builder.new_frame(site_id)
+    collected = Appended([], frame)
+    with builder.looping(frame):
+        _collect(
+            builder,
+            Element(frame, iterable),
+            element,
+            conditions,
+            site_id,
+            collected.items,
+        )
+    gather = _fan_out(
+        builder, frame, iterable, {_GATHER: []}, {_GATHER: collected}, site_id
+    )
+    return _shaped(_after_loop(_GATHER, [], collected, gather, site_id), kind, site_id)
+
+
+def _collect(builder, item, element, conditions, site_id: int, into: list) -> None:
+    """Append ``(guard, element(item))`` to ``into`` unless a static condition
+    is false; a condition on a task result guards the element and what follows."""
+    with contextlib.ExitStack() as stack:
+        for condition in conditions or ():
+            test = condition(item)
+            if isinstance(test, Deferred):
+                stack.enter_context(builder.guarded(branch_guard(test, True, site_id)))
+            elif not test:
+                return
+        guard = builder.guards[-1] if builder.guards else None
+        into.append((guard, element(item), False))
+
+
+def _unrolled(builder, iterable, element, conditions, site_id: int, kind: str):
+    """A comprehension over a value known now: unrolled, and where a condition
+    depends on a task result, each element kept or not when the run knows it."""
+    outer = builder.guards[-1] if builder.guards else None
+    parts: list = []
+    for item in iterable:
+        _collect(builder, item, element, conditions, site_id, parts)
+    if all(guard is outer for guard, _, _ in parts):
+        return _shaped([value for _, value, _ in parts], kind, site_id)
+    flat, pairs = kind
+    pieces = [
+        _kept_if(guard, value if flat else [value], site_id)
+        if guard is not outer
+        else (value if flat else [value])
+        for guard, value, _ in parts
+    ]
+    joined = _expr(
+        lambda *nodes: _sum_of(ast.List(list(nodes), ast.Load())), site_id, *pieces
+    )
+    return _shaped(joined, (False, pairs), site_id)
+
+
+def _kept_if(guard, piece, site_id: int):
+    """``piece if guard else []``."""
+    return _expr(
+        lambda g, p: ast.IfExp(g, p, ast.List([], ast.Load())), site_id, guard, piece
+    )
+
+
+def _shaped(items, kind: tuple, site_id: int):
+    """The list of gathered elements as the comprehension's value."""
+    flat, pairs = kind
+    if flat:
+        if isinstance(items, list) and not any(isinstance(i, Deferred) for i in items):
+            items = [value for part in items for value in part]
+        else:
+            items = _expr(_sum_of, site_id, items)
+    if not pairs:
+        return items
+    if isinstance(items, list) and not contains_deferred([k for k, _ in items]):
+        return dict(items)
+    return _expr(
+        lambda a: ast.Call(ast.Name("dict", ast.Load()), [a], []), site_id, items
+    )
+
+
+def _sum_of(lists: ast.expr) -> ast.expr:
+    """``sum(lists, [])``: the lists joined end to end."""
+    return ast.Call(ast.Name("sum", ast.Load()), [lists, ast.List([], ast.Load())], [])
+
+
+def unpack(item, count: int, site_id: int):
+    """``a, b = item`` in a loop body: an element is split by position."""
+    if isinstance(item, Element):
+        return tuple(
+            _expr(
+                lambda a, i=i: ast.Subscript(a, ast.Constant(i), ast.Load()),
+                site_id,
+                item,
+            )
+            for i in range(count)
+        )
+    values = tuple(item)
+    if len(values) != count:
+        raise ValueError("expected %d values to unpack, got %d" % (count, len(values)))
+    return values
+
+
+# -- the template and its two system jobs -------------------------------------------
+
+
+def _fan_out(builder, frame, iterable, before: dict, after: dict, site_id: int):
+    """Add the expand and gather jobs of a built loop; return the gather job."""
+    encoder = Encoder()
+    iterable_value = encoder.encode(iterable)
+    expand = builder.add_system_job(
+        "expand", site_id, {"iterable": iterable_value}, encoder.refs
+    )
+    gather = builder.add_system_job("gather", site_id, {"iterations": []}, {expand.key})
+    with builder.looping(frame):
+        expand.arguments["template"] = _template(frame, before, after, gather)
+    return gather
+
+
+def _template(frame, before: dict, after: dict, gather) -> dict:
+    encoder = Encoder()
+    values, appends = {}, {}
+    for name in before:
+        value = after[name]
+        if isinstance(value, Appended):
+            appends[name] = [
+                [
+                    None if guard is None else encoder.encode(guard),
+                    encoder.encode(item),
+                    spread,
+                ]
+                for guard, item, spread in value.items
+            ]
+        elif value is not before[name] and value is not UNDEFINED:
+            values[name] = encoder.encode(value)
+    return {
+        "loop": frame.id,
+        "jobs": [_template_job(job) for job in frame.jobs],
+        "gather": {
+            "job": encoder.encode(Ref(gather, None)),
+            "values": values,
+            "appends": appends,
+        },
+    }
+
+
+def _template_job(job) -> dict:
+    return {
+        "index": job.index,
+        "elf_uid": job.elf_uid,
+        "task": job.task,
+        "task_revision": job.spec.revision,
+        "site": job.site.as_record(),
+        "parameters": [
+            [name, value, name in job.deferred_arguments]
+            for name, value in job.arguments.items()
+        ],
+        "dependencies": sorted(
+            (
+                d
+                if isinstance(d, int)
+                else {TAG: "ref", "job": d[1], "key": None, "loop": d[0]}
+                for d in job.dependencies
+            ),
+            key=str,
+        ),
+        "max_attempts": job.spec.retry.max_attempts,
+        "guard": job.guard,
+    }
+
+
+def _after_loop(name: str, before, after, gather, site_id: int):
+    """What a name holds after the loop, from the gather job's result."""
+    count = Ref(gather, "count")
+    if isinstance(after, Appended):
+        appended = _expr(
+            lambda a: ast.Subscript(a, ast.Constant(name), ast.Load()),
+            site_id,
+            Ref(gather, "appended"),
+        )
+        if isinstance(before, Appended):  # grown by an enclosing fan-out too
+            builder = current_builder()
+            before.add(builder.guards[-1] if builder.guards else None, appended, True)
+            return before
+        if not after.base:
+            return appended
+        return _expr(
+            lambda b, a: ast.BinOp(b, ast.Add(), a), site_id, after.base, appended
+        )
+    if after is before:
+        return before
+    last = _expr(
+        lambda a: ast.Subscript(a, ast.Constant(name), ast.Load()),
+        site_id,
+        Ref(gather, "last"),
+    )
+    otherwise = (
+        before
+        if before is not UNDEFINED
+        else FailedBranch(
+            UnboundLocalError(
+                "%r is not bound: the loop at line %d ran zero times"
+                % (name, site(site_id).line)
+            ),
+            site_id,
+        )
+    )
+    return _expr(lambda c, a, b: ast.IfExp(c, a, b), site_id, count, last, otherwise)
+
+
+def _refuse_carried(carried, before: dict, site_id: int) -> None:
+    names = [
+        n
+        for n in carried or ()
+        if before.get(n, UNDEFINED) is not UNDEFINED and type(before[n]) is not list
+    ]
+    if names:
+        message, hint = carried_refusal(names)
+        raise FlowError([Diagnostic(site(site_id), message, hint)])

@@ -1,0 +1,41 @@
+"""The dispatcher a rewritten flow calls, bound in its globals as
+``__blumycelium__`` (see ``rewrite.py``): one namespace over the operations
+on values (``runtime.py``), the control flow (``control.py``) and run-time
+fan-out (``fanout.py``).
+"""
+
+from .control import (  # noqa: F401 - the names the rewritten code calls
+    UNDEFINED,
+    concrete,
+    if_stmt,
+    iterable,
+    iterate,
+    list_append,
+    list_extend,
+    local_function,
+    mapping,
+    read,
+    returned,
+    test,
+    try_scope,
+    with_item,
+)
+from .fanout import comprehension, for_stmt, unpack  # noqa: F401
+from .runtime import (  # noqa: F401
+    SPREAD,
+    attribute,
+    binop,
+    boolop,
+    call,
+    compare,
+    compare_chain,
+    dict_display,
+    fstring,
+    getitem,
+    ifexp,
+    inplace,
+    inplace_attr,
+    inplace_item,
+    make_slice,
+    unop,
+)

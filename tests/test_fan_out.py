@@ -1,0 +1,220 @@
+"""Loops and comprehensions over task results: one copy of the loop body per
+element, added to the run when the iterable is known, each run compared with
+the same function run eagerly."""
+
+import pytest
+
+from blumycelium import CompileError, ExpressionError, RunFailedError
+from tests.conftest import run_both
+
+
+def drain(module):
+    while sum(
+        elf.start_jobs(raise_exceptions=False) for elf in (module.calc, module.words)
+    ):
+        pass
+
+
+def test_a_for_statement_appends_keeps_the_last_values_and_guards(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            parts = words.task_split(text)
+            long_ones, sizes = [], []
+            for word in parts["words"]:
+                size = calc.task_add(len(word), 0)["sum"]
+                sizes.append(size)
+                if size > 2:
+                    long_ones.append(word.upper())
+            return long_ones, sizes, word, size
+    """)
+    compiled, eager = run_both(module, module.f, "a tiny fan out")
+    assert compiled == eager == (["TINY", "FAN", "OUT"], [1, 4, 3, 3], "out", 3)
+
+
+def test_a_loop_over_an_empty_result_runs_nothing_and_keeps_the_lists(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            parts = words.task_split(text)
+            sizes = [0]
+            for word in parts["words"]:
+                sizes.append(calc.task_add(len(word))["sum"])
+            else:
+                done = calc.task_total(sizes)
+            return sizes, done["total"]
+    """)
+    compiled, eager = run_both(module, module.f, "")
+    assert compiled == eager == ([0], 0)
+    run = module.f("")
+    drain(module)
+    assert sorted(j.task for j in run.jobs()) == [
+        "expand",
+        "gather",
+        "task_split",
+        "task_total",
+    ]
+
+
+def test_a_name_only_the_loop_binds_is_unbound_after_zero_iterations(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            for word in words.task_split(text)["words"]:
+                last = word
+            return last
+    """)
+    assert run_both(module, module.f, "x y") == ("y", "y")
+    run = module.f("")
+    drain(module)
+    with pytest.raises(ExpressionError, match="'last' is not bound: the loop at line"):
+        run.result(timeout=5)
+
+
+def test_list_dict_and_generator_comprehensions_with_conditions(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            parts = words.task_split(text)
+            sizes = [calc.task_add(len(w), 0)["sum"] for w in parts["words"]]
+            kept = [w for w in parts["words"] if len(w) > 2 if w != "skip"]
+            checked = [w for w in parts["words"] if calc.task_add(len(w))["sum"] > 4]
+            table = {w: calc.task_add(len(w))["sum"] for w in parts["words"]}
+            total = sum(n * 2 for n in sizes)
+            return sizes, kept, checked, table, total
+    """)
+    compiled, eager = run_both(module, module.f, "to skip every word")
+    assert compiled == eager
+    assert compiled[1] == ["every", "word"]
+    assert compiled[2] == ["skip", "every", "word"]
+
+
+def test_tuple_targets_enumerate_and_nested_clauses(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            parts = words.task_split(text)
+            numbered = [f"{i}:{w}" for i, w in enumerate(parts["words"])]
+            pairs = [a + b for a in parts["words"] for b in parts["words"] if a < b]
+            for i, w in enumerate(parts["words"]):
+                calc.task_add(i)
+            return numbered, pairs, i, w
+    """)
+    compiled, eager = run_both(module, module.f, "x y z")
+    assert compiled == eager
+    assert compiled[1] == ["xy", "xz", "yz"]
+
+
+def test_a_loop_inside_a_loop_over_results_expands_twice(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            parts = words.task_split(text)
+            letters = []
+            for word in parts["words"]:
+                inner = words.task_split(" ".join(word))
+                for letter in inner["words"]:
+                    letters.append(words.task_split(letter.upper())["words"][0])
+            return letters
+    """)
+    compiled, eager = run_both(module, module.f, "ab c")
+    assert compiled == eager == ["A", "B", "C"]
+
+
+def test_a_comprehension_over_a_value_known_now_with_a_condition_on_a_result(
+    load_flows,
+):
+    module = load_flows("""
+        @myc.flow
+        def f(limit):
+            r = calc.task_add(limit, 0)
+            return [calc.task_add(i)["sum"] for i in range(5) if i < r["sum"]]
+    """)
+    for limit in (0, 3):
+        compiled, eager = run_both(module, module.f, limit)
+        assert compiled == eager
+    run = module.f(2)
+    drain(module)
+    assert sorted(j.status for j in run.jobs()) == ["done"] * 3 + ["skipped"] * 3
+
+
+def test_a_loop_inside_an_if_on_a_result_is_skipped_with_its_branch(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            parts = words.task_split(text)
+            sizes = []
+            if parts["count"] > 1:
+                for word in parts["words"]:
+                    sizes.append(calc.task_add(len(word), 0)["sum"])
+            return sizes
+    """)
+    for text in ("one", "a bc"):
+        compiled, eager = run_both(module, module.f, text)
+        assert compiled == eager
+    run = module.f("one")
+    drain(module)
+    assert [j.status for j in run.jobs()] == ["done", "skipped", "skipped"]
+
+
+def test_a_failing_element_fails_the_run_and_the_others_still_run(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            parts = words.task_split(text)
+            return [calc.task_add(int(w))["sum"] for w in parts["words"]]
+    """)
+    compiled, eager = run_both(module, module.f, "1 2")
+    assert compiled == eager == [2, 3]
+    run = module.f("1 x 3")
+    drain(module)
+    assert run.wait(timeout=5) == "failed"
+    with pytest.raises(RunFailedError, match="invalid literal for int"):
+        run.result(timeout=5)
+    statuses = {j.index: j.status for j in run.jobs()}
+    assert sorted(statuses.values()).count("done") >= 4  # split, expand, 2 elements
+
+
+def test_a_loop_over_something_not_iterable_fails_its_expand_job(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            parts = words.task_split(text)
+            return [calc.task_add(n)["sum"] for n in parts["count"]]
+    """)
+    run = module.f("a b")
+    drain(module)
+    assert run.wait(timeout=5) == "failed"
+    failed = [j for j in run.jobs() if j.status == "failed"]
+    assert [j.task for j in failed] == ["expand"]
+    [failure] = run.failures()
+    assert "iterates over int 2, which is not iterable" in failure.message
+
+
+def test_a_value_carried_between_iterations_is_refused_with_a_hint(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            total = 0
+            for word in words.task_split(text)["words"]:
+                total = total + calc.task_add(len(word))["sum"]
+            return total
+    """)
+    with pytest.raises(CompileError, match="'total' is carried") as caught:
+        module.f.graph("a b")
+    assert "total = sum(values)" in str(caught.value)
+
+
+def test_a_template_argument_is_checked_against_the_annotation_at_run_time(
+    load_flows,
+):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            parts = words.task_split(text)
+            return [calc.task_add(w)["sum"] for w in parts["words"]]
+    """)
+    run = module.f("a")
+    drain(module)
+    with pytest.raises(RunFailedError, match="expects int"):
+        run.result(timeout=5)
