@@ -30,8 +30,8 @@ import hashlib
 import inspect
 import logging
 
+from .compiler.deferred import FlowError, current_builder, span_from_stack
 from .compiler.diagnostics import Diagnostic
-from .compiler.graph import FlowError, current_builder, span_from_stack
 from .errors import ElfDefinitionError, StoreError
 from .tasks import find_task_specs
 

@@ -16,8 +16,8 @@ import ast
 
 from ..errors import BlumyceliumError
 from .branches import FAN_OUT_HINT, FAN_OUT_REFUSALS
+from .deferred import Appended, Deferred, FlowError, Unassigned, current_builder
 from .diagnostics import Diagnostic, site
-from .graph import Appended, Deferred, FlowError, Unassigned, current_builder
 from .runtime import (
     _expr,
     _in_branch,

@@ -36,8 +36,7 @@ import contextlib
 from ..values import TAG, Encoder
 from .branches import carried_refusal
 from .control import UNDEFINED
-from .diagnostics import Diagnostic, site
-from .graph import (
+from .deferred import (
     Appended,
     Deferred,
     Element,
@@ -46,6 +45,7 @@ from .graph import (
     Ref,
     current_builder,
 )
+from .diagnostics import Diagnostic, site
 from .runtime import _expr, branch_guard, contains_deferred
 
 _GATHER = "__bm_comprehension__"

@@ -21,8 +21,8 @@ import types
 from ..errors import CompileError
 from . import ops
 from .cstbuild import OPS
+from .deferred import register_rewritten_code
 from .diagnostics import Diagnostic, SourceSpan
-from .graph import register_rewritten_code
 from .rewrite import RewrittenFlow
 
 _FACTORY = "__blumycelium_factory__"

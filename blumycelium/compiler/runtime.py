@@ -29,18 +29,17 @@ from ..errors import BlumyceliumError, NotStorableError
 from ..evaluator import METHOD_NAMES, METHODS, MUTATING_METHODS, SAFE_BUILTINS
 from ..tasks import did_you_mean
 from ..values import MAX_EXACT_INT, encode
-from .diagnostics import Diagnostic, site
-from .graph import (
+from .deferred import (
     Deferred,
     Expr,
     FailedBranch,
     FlowError,
     NeedsConcreteValue,
     TaskResult,
-    attempt,
     current_builder,
-    within,
 )
+from .diagnostics import Diagnostic, site
+from .graph import attempt, within
 
 _INPUT_IDS = itertools.count()
 
