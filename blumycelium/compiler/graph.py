@@ -2,15 +2,16 @@
 
 The rewritten flow runs at submit time. Its static code runs as plain Python;
 every task call adds a :class:`JobNode` to the :class:`GraphBuilder` in
-scope and yields a :class:`TaskResult`. Values that depend on task results are
-*deferred* (see ``deferred.py``). Deferred values can sit in static containers (``results.append(r["x"])``):
-the container stays a plain list and is stored as a parameter holding
-references.
+scope and yields a :class:`TaskResult`. Values that depend on task results
+are *deferred* (see ``deferred.py``). Deferred values can sit in static
+containers (``results.append(r["x"])``): the container stays a plain list and
+is stored as a parameter holding references.
 
 Inside a loop over a task result, jobs go to the loop's template (a
-:class:`LoopFrame`) instead of the run. When a job is added its arguments are encoded at once (see ``values.py``),
-which snapshots static containers as they are at the call, checks that every
-value can be stored, and collects the jobs the arguments depend on.
+:class:`LoopFrame`) instead of the run. When a job is added its arguments are
+encoded at once (see ``values.py``), which snapshots static containers as
+they are at the call, checks that every value can be stored, and collects the
+jobs the arguments depend on.
 """
 
 from __future__ import annotations
