@@ -103,22 +103,37 @@ class Developer:
         }
         try:
             return evaluate(marker.code, inputs)
-        except ExpressionError as error:
-            raise ExpressionError(
-                "%s%s (flow line %d)" % (self.where, error, marker.line)
-            ) from error
         except Exception as error:
-            raise ExpressionError(
-                "%sthe expression %s (flow line %d, column %d) failed: %s: %s"
-                % (
-                    self.where,
-                    shown(marker.code),
-                    marker.line,
-                    marker.column,
-                    type(error).__name__,
-                    error,
-                )
-            ) from error
+            poison = _poison_in(inputs)
+            if poison is not None:
+                # an input a skipped job or a failed branch left: the
+                # expression has no value either; develop() reports the cause
+                return poison
+            raise self._failed(marker, error) from error
+
+    def _failed(self, marker: ExprMarker, error: Exception) -> ExpressionError:
+        if isinstance(error, ExpressionError):
+            return ExpressionError(
+                "%s%s (flow line %d)" % (self.where, error, marker.line)
+            )
+        return ExpressionError(
+            "%sthe expression %s (flow line %d, column %d) failed: %s: %s"
+            % (
+                self.where,
+                shown(marker.code),
+                marker.line,
+                marker.column,
+                type(error).__name__,
+                error,
+            )
+        )
+
+
+def _poison_in(inputs: dict):
+    """The first skipped or failed marker among the inputs, if any."""
+    return first_inside(
+        inputs, lambda item: type(item) in (SkippedMarker, FailedMarker)
+    )
 
 
 def develop_templates(templates: dict, fetch_results, where: str = "") -> dict:
@@ -130,18 +145,24 @@ def develop_templates(templates: dict, fetch_results, where: str = "") -> dict:
     return {name: developer.develop(template) for name, template in templates.items()}
 
 
-def holds(value, found) -> bool:
-    """True when ``found(item)`` holds for ``value`` or a value inside it."""
+def first_inside(value, found):
+    """The first item (``value`` itself, or one inside it) for which
+    ``found(item)`` holds, or None."""
     stack = [value]
     while stack:
         item = stack.pop()
         if found(item):
-            return True
+            return item
         if isinstance(item, (list, tuple)):
             stack.extend(item)
         elif isinstance(item, dict):
             stack.extend(item.values())
-    return False
+    return None
+
+
+def holds(value, found) -> bool:
+    """True when ``found(item)`` holds for ``value`` or a value inside it."""
+    return first_inside(value, found) is not None
 
 
 def _holds(value, markers: list) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .develop import Developer, holds, referenced_jobs
 from .errors import ExecutionError
-from .store.base import JobDocument, ParameterDocument
+from .store.base import JobDocument, ParameterDocument, order_key
 from .values import TAG, FailedMarker, SkippedMarker, encode, has_placeholders
 
 SYSTEM_ELF = "__blumycelium__"
@@ -93,7 +93,10 @@ def _copies(store, job, template: dict, elements: list):
         }
         value = encode(element, "element %d of the loop" % number)
         copy = _Instance(loop, value, indices).copy
-        copies += [_copy_job(t, copy, indices) for t in jobs]
+        copies += [
+            _copy_job(t, copy, indices, job.order + order_key(number, t["index"]))
+            for t in jobs
+        ]
         iterations.append(
             {
                 "values": copy(template["gather"]["values"]),
@@ -103,7 +106,7 @@ def _copies(store, job, template: dict, elements: list):
     return copies, iterations
 
 
-def _copy_job(template_job: dict, copy, indices: dict) -> JobDocument:
+def _copy_job(template_job: dict, copy, indices: dict, order: str) -> JobDocument:
     parameters = []
     for name, value, deferred in template_job["parameters"]:
         # a parameter that held the element stays "deferred" even once the
@@ -126,6 +129,7 @@ def _copy_job(template_job: dict, copy, indices: dict) -> JobDocument:
         dependencies,
         template_job["max_attempts"],
         copy(template_job["guard"]),
+        order,
     )
 
 

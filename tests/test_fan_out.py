@@ -218,3 +218,52 @@ def test_a_template_argument_is_checked_against_the_annotation_at_run_time(
     drain(module)
     with pytest.raises(RunFailedError, match="expects int"):
         run.result(timeout=5)
+
+
+# Shrunk failures of the eager oracle (test_oracle.py), kept as regressions.
+
+
+def test_a_fan_out_inside_a_static_loop_does_not_carry_its_own_target(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            out = []
+            for _ in range(2):
+                for word in words.task_split(text)["words"]:
+                    last = word
+                    out.append(word)
+            return out
+    """)
+    compiled, eager = run_both(module, module.f, "a b")
+    assert compiled == eager == ["a", "b", "a", "b"]
+
+
+def test_a_name_set_in_one_branch_inside_a_fan_out_is_fine_unused(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            sizes = []
+            for word in words.task_split(text)["words"]:
+                n = calc.task_add(len(word), 0)["sum"]
+                if n > 1:
+                    only_here = [n]
+                sizes.append(n)
+            return sizes
+    """)
+    compiled, eager = run_both(module, module.f, "a bb")
+    assert compiled == eager == [1, 2]
+
+
+def test_an_element_computed_from_a_skipped_job_is_dropped_not_evaluated(
+    load_flows,
+):
+    module = load_flows("""
+        @myc.flow
+        def f(x):
+            flag = calc.task_add(x, 0)["sum"]
+            items = words.task_split("a b")["words"]
+            return [max(calc.task_add(1)["sum"], 0) for w in items if flag == 0]
+    """)
+    for x in (0, 1):
+        compiled, eager = run_both(module, module.f, x)
+        assert compiled == eager

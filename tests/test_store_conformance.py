@@ -413,3 +413,38 @@ def test_a_copy_waiting_for_a_failed_job_is_upstream_failed_at_once(backend):
     assert jobs[base] == "upstream_failed"
     assert jobs[3] == "upstream_failed"
     assert backend.get_run(run_id).status == "failed"
+
+
+def test_copies_are_claimed_in_program_order_before_later_jobs(backend):
+    from blumycelium.store.base import order_key
+
+    run_id = backend.submit_run(
+        run_of(
+            job(0),
+            job(1, elf="__blumycelium__", task="expand", deps=[0]),
+            job(2, elf="__blumycelium__", task="gather", deps=[1]),
+            job(3),
+        )
+    )
+    expand = _claim_expand(backend, run_id)
+    assert expand.order == order_key(1)
+    base = backend.reserve_indices(run_id, 2)
+    copies = [
+        JobDocument(
+            base + n,
+            "worker",
+            "task_run",
+            "rev-1",
+            SITE,
+            [],
+            [],
+            order=expand.order + order_key(1 - n, 0),
+        )
+        for n in (1, 0)
+    ]
+    assert backend.expand_job(expand.id, expand.attempt, copies, 2, [], [])
+    claimed = [backend.claim_job("worker", "w1").index for _ in range(3)]
+    assert claimed == [base + 1, base, 3]
+    listed = [j.index for j in backend.list_jobs(run_id=run_id)]
+    assert listed == [0, 1, base + 1, base, 2, 3]
+    assert order_key(9) < order_key(10) < order_key(10, 0) < order_key(11)

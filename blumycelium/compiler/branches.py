@@ -421,9 +421,11 @@ def loop_names(node: cst.For) -> tuple[set[str], set[str], set[str]]:
     """What a ``for`` body assigns (with the loop's target), the lists it
     grows, and the names it carries from one iteration to the next."""
     body = list(node.body.body)
-    assigned = assigned_names(body) | set(loop_target_names(node.target) or ())
+    targets = set(loop_target_names(node.target) or ())
+    assigned = assigned_names(body) | targets
     grown = grown_names(body) & assigned
-    return assigned, grown, carried_names(body, assigned, grown)
+    # the loop binds its targets afresh before each iteration: never carried
+    return assigned, grown, carried_names(body, assigned, grown) - targets
 
 
 def fan_out_obstacle(node: cst.For) -> str | None:

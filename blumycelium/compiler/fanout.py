@@ -40,15 +40,18 @@ from .deferred import (
     Appended,
     Deferred,
     Element,
+    Expr,
     FailedBranch,
     FlowError,
     Ref,
+    Unassigned,
     current_builder,
 )
 from .diagnostics import Diagnostic, site
 from .runtime import _expr, branch_guard, contains_deferred
 
 _GATHER = "__bm_comprehension__"
+_UNUSABLE = (type(UNDEFINED), Unassigned)
 
 
 def for_stmt(iterable, body, get_state, set_state, carried, grown, site_id: int):
@@ -83,10 +86,11 @@ def for_stmt(iterable, body, get_state, set_state, carried, grown, site_id: int)
 
 
 def _grown(value, frame):
-    """What the loop body appends to: a list of the flow, or, in a loop inside
-    a loop over a task result, a list the outer loop grows (the inner loop's
-    items are added to it as one ``extend``)."""
-    if type(value) is list:
+    """What the loop body appends to: a list of the flow (or one an earlier
+    fan-out or expression computed), or, in a loop inside a loop over a task
+    result, a list the outer loop grows (the inner loop's items are added to
+    it as one ``extend``)."""
+    if type(value) is list or isinstance(value, Expr):  # a list computed by the flow
         return Appended(value, frame)
     if isinstance(value, Appended):
         return Appended([], frame)
@@ -234,7 +238,7 @@ def _template(frame, before: dict, after: dict, gather) -> dict:
                 ]
                 for guard, item, spread in value.items
             ]
-        elif value is not before[name] and value is not UNDEFINED:
+        elif value is not before[name] and not isinstance(value, _UNUSABLE):
             values[name] = encoder.encode(value)
     return {
         "loop": frame.id,
@@ -285,13 +289,13 @@ def _after_loop(name: str, before, after, gather, site_id: int):
             builder = current_builder()
             before.add(builder.guards[-1] if builder.guards else None, appended, True)
             return before
-        if not after.base:
+        if type(after.base) is list and not after.base:
             return appended
         return _expr(
             lambda b, a: ast.BinOp(b, ast.Add(), a), site_id, after.base, appended
         )
-    if after is before:
-        return before
+    if after is before or isinstance(after, Unassigned):
+        return after  # an Unassigned name stays refused wherever it is used
     last = _expr(
         lambda a: ast.Subscript(a, ast.Constant(name), ast.Load()),
         site_id,

@@ -27,7 +27,8 @@ Every backend keeps these rules, and the conformance suite checks them:
    ``done``, decrements its dependents' counters and makes those that reach
    zero ``ready``, and counts the run down, in one transaction.
 3. :meth:`claim_job` is atomic: a ready job is handed to one caller only, and
-   the ready jobs of an elf are handed out in submission order.
+   the ready jobs of an elf are handed out oldest run first, and within a run
+   in program order (:func:`order_key`).
    A job with a guard, or with a skipped dependency, is not claimable until
    :meth:`decide_job` has decided it; a skipped job releases its dependents
    like a completed one, without a result.
@@ -92,6 +93,20 @@ class TaskDocument:
     result_keys: list | None
 
 
+def order_key(*numbers: int) -> str:
+    """A text key that sorts as the tuple of ``numbers`` does: each number is
+    its digit count (as a letter) then its digits. A job's key is its index in
+    the run; a copy made by a fan-out extends its expand job's key with the
+    element's number and the job's index in the loop's template, so that
+    sorting by key lists a run's jobs in the order the eager flow makes the
+    calls, and workers claim a run's ready jobs in that order."""
+    parts = []
+    for number in numbers:
+        digits = str(number)
+        parts.append(chr(ord("a") + len(digits) - 1) + digits)
+    return "".join(parts)
+
+
 @dataclass
 class ParameterDocument:
     name: str
@@ -110,6 +125,7 @@ class JobDocument:
     dependencies: list[int]
     max_attempts: int = 1
     guard: object = None  # a template: the job runs only when it is true
+    order: str | None = None  # program order (see order_key); None: the index
 
 
 @dataclass
@@ -150,6 +166,7 @@ class ClaimedJob:
     problem: str | None = None  # why the parameters could not be read
     attempt_base: int = 0  # attempts made before the last manual retry
     guard: object = None
+    order: str = ""
 
 
 @dataclass
@@ -183,6 +200,7 @@ class JobRecord:
     attempt_base: int = 0
     max_attempts: int = 1
     not_before: float | None = None
+    order: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)

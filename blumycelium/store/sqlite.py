@@ -39,6 +39,7 @@ from .base import (
     StoreBackend,
     TaskDocument,
     UndecidedJob,
+    order_key,
 )
 from .sqlite_connection import SQLiteConnections, dumps
 from .sqlite_expansion import ExpansionMixin
@@ -50,7 +51,7 @@ SKIPPED = {"__bm__": "skipped"}
 _JOB_COLUMNS = (
     "id, run_id, idx, elf_uid, task, task_revision, status, site,"
     " attempts, unfinished_dependencies, created_at, started_at,"
-    " finished_at, worker, attempt_base, max_attempts, not_before"
+    " finished_at, worker, attempt_base, max_attempts, not_before, position"
 )
 
 
@@ -232,13 +233,14 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
                     int(job.guard is None and skipped == 0),
                     len(job.dependencies),
                     skipped,
+                    job.order or order_key(job.index),
                 )
             )
         connection.executemany(
             "INSERT INTO jobs (id, run_id, idx, elf_uid, task, task_revision,"
             " site, status, unfinished_dependencies, created_at, max_attempts,"
-            " guard, decided, dependency_count, skipped_dependencies)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " guard, decided, dependency_count, skipped_dependencies, position)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         return ids
@@ -276,7 +278,8 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
         while True:
             row = connection.execute(
                 "SELECT id FROM jobs WHERE elf_uid = ? AND status = 'ready' AND"
-                " decided = 1 AND coalesce(not_before, 0) <= ? ORDER BY id LIMIT 1",
+                " decided = 1 AND coalesce(not_before, 0) <= ? ORDER BY run_id,"
+                " position LIMIT 1",
                 (elf_uid, time.time()),
             ).fetchone()
             if row is None:
@@ -295,7 +298,7 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
                 " started_at = ?, worker = ?, lease_expires_at = ?, not_before ="
                 " NULL WHERE id = ? AND status = 'ready' RETURNING id, run_id,"
                 " idx, elf_uid, task, task_revision, attempts, site, attempt_base,"
-                " guard",
+                " guard, position",
                 (now, worker, now + lease, job_id),
             ).fetchone()
         except sqlite3.Error as error:
@@ -318,6 +321,7 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
             json.loads(site),
             attempt_base=base,
             guard=None if row[9] is None else json.loads(row[9]),
+            order=row[10],
         )
         try:
             claimed.parameters = self.job_parameters(claimed.id)
@@ -555,7 +559,8 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
             parameters.extend(statuses)
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
         rows = self._read(
-            "SELECT %s FROM jobs%s ORDER BY id" % (_JOB_COLUMNS, where), parameters
+            "SELECT %s FROM jobs%s ORDER BY run_id, position" % (_JOB_COLUMNS, where),
+            parameters,
         )
         return [_job_record(row) for row in rows]
 

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 
 from ..errors import StoreError, StoreUnavailableError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_SECONDS = 60.0
 
 _SCHEMA = """
@@ -62,10 +62,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     max_attempts INTEGER NOT NULL DEFAULT 1, worker TEXT,
     lease_expires_at REAL, not_before REAL, guard TEXT,
     decided INTEGER NOT NULL DEFAULT 1, dependency_count INTEGER NOT NULL DEFAULT 0,
-    skipped_dependencies INTEGER NOT NULL DEFAULT 0,
+    skipped_dependencies INTEGER NOT NULL DEFAULT 0, position TEXT NOT NULL,
     created_at REAL NOT NULL, started_at REAL, finished_at REAL,
     UNIQUE (run_id, idx));
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (elf_uid, id)
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (elf_uid, run_id, position)
     WHERE status = 'ready' AND decided = 1;
 CREATE INDEX IF NOT EXISTS jobs_undecided ON jobs (id)
     WHERE status = 'ready' AND decided = 0;
