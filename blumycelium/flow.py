@@ -6,19 +6,24 @@ error. Calling the flow binds its arguments, runs the compiled function to
 build the graph (every check happens here, before anything is written), and
 submits the graph to the mycelium as one run.
 
-The original function stays available as ``flow.__wrapped__``: called
-directly, its task calls are plain method calls (the eager meaning of the
-flow, which the compiled one must match).
+``flow.eager(...)`` runs the original function now, its task calls plain
+method calls and the flows it calls eager too: the meaning of the flow, which
+a submitted run must match. (``flow.__wrapped__`` is the original function.)
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 
 from .compiler import compile_flow
 from .errors import CompileError
 from .mycelium import flow_arguments, is_preview, stored_arguments
+
+_EAGER: contextvars.ContextVar = contextvars.ContextVar(
+    "blumycelium_eager", default=False
+)
 
 
 class Flow:
@@ -43,6 +48,16 @@ class Flow:
     def __repr__(self) -> str:
         return "<flow %s of %r>" % (self.name, self.mycelium)
 
+    def eager(self, *args, **kwargs):
+        """Run the flow as plain Python, now, in this process: task calls are
+        method calls, and the flows it calls run eagerly too. This is what a
+        flow means; a submitted run must compute the same."""
+        token = _EAGER.set(True)
+        try:
+            return self.function(*args, **kwargs)
+        finally:
+            _EAGER.reset(token)
+
     def __call__(self, *args, **kwargs):
         """Build the graph for these arguments and submit it as a run.
 
@@ -50,6 +65,8 @@ class Flow:
         the submission idempotent: a second call with the same key returns
         the run the first one created.
         """
+        if _EAGER.get():
+            return self.function(*args, **kwargs)
         run_key = None
         if "run_key" in kwargs and not self._takes_run_key:
             run_key = kwargs.pop("run_key")
@@ -73,6 +90,14 @@ class Flow:
         flow_arguments(self.function, args, kwargs)
         return self.compiled.build(args, kwargs)
 
+    def __blumycelium_inline__(self, args: tuple, kwargs: dict):
+        """What a flow calling this one needs to build it into its own graph:
+        the compiled flow and the arguments, checked against the signature."""
+        if self.compiled is None:
+            raise self.error
+        flow_arguments(self.function, args, kwargs)
+        return self.compiled, args, kwargs
+
     def __get__(self, instance, owner=None):
         """A flow defined in a class is called on an instance like a method."""
         if instance is None:
@@ -88,6 +113,8 @@ class Flow:
 class BoundFlow:
     """A flow method bound to an instance: calls pass the instance first."""
 
+    __blumycelium_flow__ = True
+
     def __init__(self, flow: Flow, instance):
         self.flow = flow
         self.instance = instance
@@ -100,3 +127,9 @@ class BoundFlow:
 
     def graph(self, *args, **kwargs):
         return self.flow.graph(self.instance, *args, **kwargs)
+
+    def __blumycelium_inline__(self, args: tuple, kwargs: dict):
+        return self.flow.__blumycelium_inline__((self.instance, *args), kwargs)
+
+    def eager(self, *args, **kwargs):
+        return self.flow.eager(self.instance, *args, **kwargs)

@@ -228,7 +228,7 @@ def _job_documents(graph) -> list:
             job.elf_uid,
             job.spec.name,
             job.spec.revision,
-            job.site.as_record(),
+            job.site_record(),
             [
                 ParameterDocument(name, value, name in job.deferred_arguments)
                 for name, value in job.arguments.items()

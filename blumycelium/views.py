@@ -195,6 +195,10 @@ def show_job(console, job: dict) -> None:
                 "%s in flow %s" % (job["call_site"], job["site"].get("flow")),
             ),
             ("flow line", job["flow_line"]),
+            *(
+                ("called from", "%s:%s in flow %s" % (v["file"], v["line"], v["flow"]))
+                for v in job["site"].get("via", ())
+            ),
         ]
     )
     console.heading("parameters")
@@ -212,6 +216,8 @@ def show_job(console, job: dict) -> None:
 
 def flow_line(store, job) -> str | None:
     """The text of the flow line that created the job, from its stored source."""
+    if "text" in job.site:  # made by a flow the run's flow called
+        return job.site["text"]
     try:
         run = store.get_run(job.run_id)
     except StoreError:

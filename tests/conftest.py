@@ -182,4 +182,4 @@ def run_both(module, flow, *args, **kwargs):
     run = flow(*args, **kwargs)
     while sum(elf.start_jobs() for elf in (module.calc, module.words)):
         pass
-    return run.result(timeout=10), flow.__wrapped__(*args, **kwargs)
+    return run.result(timeout=10), flow.eager(*args, **kwargs)

@@ -366,3 +366,29 @@ def refused(text):
     assert "'total' is carried from one iteration to the next" in errors
     assert "cannot: its body holds `break`" in errors
     assert "only list, dict and generator comprehensions fan out" in errors
+
+
+def test_a_called_flow_is_one_node_of_the_caller(tmp_path):
+    path = tmp_path / "calls.py"
+    path.write_text(
+        PRELUDE
+        + """
+@myc.flow
+def inner(x):
+    return calc.task_add(x)["sum"]
+
+@myc.flow
+def outer(text):
+    parts = words.task_split(text)
+    return inner(parts["count"])
+"""
+    )
+    finished = compile_command(path, "--flow", "outer")
+    assert finished.returncode == 0, finished.stderr
+    assert '  f1   flow inner(parts["count"])    line %d' % (PRELUDE_LINES + 9) in (
+        finished.stdout
+    )
+    assert "→ flow inner, built into this run" in finished.stdout
+    assert "← j1['count'] as x" in finished.stdout
+    mermaid = compile_command(path, "--flow", "outer", "--format", "mermaid").stdout
+    assert 'f0_n_f1[["f1: inner(parts#91;#quot;count#quot;#93;)' in mermaid

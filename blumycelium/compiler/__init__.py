@@ -56,6 +56,11 @@ class CompiledFlow:
         return self.source.revision
 
     @property
+    def key(self) -> tuple:
+        """Which flow this is: where it is defined."""
+        return (self.source.file, self.source.first_line)
+
+    @property
     def rewritten_source(self) -> str:
         """The rewritten function, for debugging."""
         return self.rewritten.code
@@ -63,6 +68,7 @@ class CompiledFlow:
     def build(self, args: tuple, kwargs: dict) -> FlowGraph:
         """Run the flow at submit time and return the graph it built."""
         builder = GraphBuilder(self.name)
+        builder.inlined.append((self.key, self.name))
         with builder:
             try:
                 value = self.graph_function(*args, **kwargs)

@@ -139,7 +139,10 @@ class _Analyser(ValueAnalysis):
         if existing is not None:
             return existing
         self.counts[kind] = self.counts.get(kind, 0) + 1
-        node_id = "%s%d" % ({"task": "j", "expression": "e"}[kind], self.counts[kind])
+        node_id = "%s%d" % (
+            {"task": "j", "expression": "e", "flow": "f"}[kind],
+            self.counts[kind],
+        )
         span = self.parsed.span(cst_node)
         self.structure.nodes.append(
             Node(

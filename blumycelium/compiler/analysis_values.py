@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import inspect
 
 import libcst as cst
 
@@ -235,7 +236,7 @@ class ValueAnalysis:
             if not any(value.is_result for value in values):
                 return structural(name, values)
         if getattr(function, "__blumycelium_flow__", False):
-            self.report(node, "calling another flow from a flow is not supported yet")
+            return self.flow_call(node, name, function, values)
         arguments = STATIC
         for value in values:
             arguments = arguments.union(value)
@@ -266,6 +267,28 @@ class ValueAnalysis:
                 " the flow itself, where it becomes an expression node",
             )
         return arguments
+
+    def flow_call(self, node: cst.Call, name: str, flow, values) -> Flowing:
+        """Another flow, built into this one's graph when it is called: one
+        node here (its own preview shows its jobs)."""
+        try:
+            parameters = list(inspect.signature(flow).parameters)
+        except (TypeError, ValueError):
+            parameters = []
+        flow_node = self.add_node(node, "flow", task=name)
+        guard = self.enclosing_guard()
+        if guard is not None:
+            self.structure.nodes[-1].guard = guard
+        for position, (arg, value) in enumerate(zip(node.args, values)):
+            if arg.keyword is not None:
+                parameter = arg.keyword.value
+            elif not arg.star and position < len(parameters):
+                parameter = parameters[position]
+            else:
+                parameter = None
+            for source in ordered(self.materialize(value, arg.value)):
+                self.add_edge(source, flow_node, parameter)
+        return Flowing(frozenset({(flow_node, None)}))
 
     def method_call(self, node: cst.Call, func: cst.Attribute) -> Flowing:
         base = self.value(func.value)

@@ -257,7 +257,7 @@ def _template_job(job) -> dict:
         "elf_uid": job.elf_uid,
         "task": job.task,
         "task_revision": job.spec.revision,
-        "site": job.site.as_record(),
+        "site": job.site_record(),
         "parameters": [
             [name, value, name in job.deferred_arguments]
             for name, value in job.arguments.items()

@@ -17,6 +17,7 @@ jobs the arguments depend on.
 from __future__ import annotations
 
 import contextlib
+import linecache
 from dataclasses import dataclass, field
 
 from ..errors import NotStorableError
@@ -49,10 +50,12 @@ class JobNode:
         "builder",
         "guard",
         "frame",
+        "via",
     )
 
     def __init__(self, index, elf, spec, site_id, builder=None, frame=None):
         self.builder = builder
+        self.via: tuple = tuple(builder.inlining) if builder is not None else ()
         self.guard = None
         self.frame = frame  # the loop over a task result it belongs to, if any
         self.index = index
@@ -66,6 +69,16 @@ class JobNode:
     @property
     def site(self) -> SourceSpan:
         return site(self.site_id)
+
+    def site_record(self) -> dict:
+        """Where the job was made, as stored: the task call, and when it is in
+        a flow called by the flow, the calls of those flows, outermost first."""
+        record = self.site.as_record()
+        if self.via:
+            record["via"] = [site(site_id).as_record() for site_id in self.via]
+            # the run stores the caller's source only: keep this line's text
+            record["text"] = linecache.getline(self.site.file, self.site.line).strip()
+        return record
 
     @property
     def task(self) -> str:
@@ -117,6 +130,8 @@ class GraphBuilder:
         self.frames: list[LoopFrame] = []  # the loops over results being built
         self.elf_sites: dict = {}
         self.loop_count = 0
+        self.inlining: list[int] = []  # call sites of the flows being inlined
+        self.inlined: list[tuple] = []  # (key, name) of the flows being built
 
     @contextlib.contextmanager
     def guarded(self, condition):

@@ -26,6 +26,7 @@ from .diagnostics import Diagnostic, SourceSpan
 from .rewrite import RewrittenFlow
 
 _FACTORY = "__blumycelium_factory__"
+_DEFINITION = "__blumycelium_flow__"
 # The __future__ features of the flow's module apply to the compiled flow too.
 _FUTURE_FLAGS = 0
 for _feature in __future__.all_feature_names:
@@ -40,6 +41,9 @@ def materialize(rewritten: RewrittenFlow, original, file: str):
     if isinstance(definition, ast.If):  # the wrapper of source.read_flow_source
         definition = definition.body[0]
     free_names = original.__code__.co_freevars
+    # renamed inside the factory, so that the flow's own name (a flow calling
+    # itself, or naming itself) still means the module global, not a closure
+    definition.name = _DEFINITION
     last = max(getattr(node, "end_lineno", 0) or 0 for node in ast.walk(definition))
     place = {"lineno": last, "end_lineno": last, "col_offset": 0, "end_col_offset": 0}
     factory = ast.FunctionDef(
@@ -72,15 +76,18 @@ def materialize(rewritten: RewrittenFlow, original, file: str):
                         definition.col_offset,
                         definition.lineno,
                         definition.col_offset + 3,
-                        definition.name,
+                        original.__name__,
                     ),
                     "flow %r closes over %s, which a compiled flow cannot share (a flow"
                     " defined in a class cannot use super() or __class__)"
-                    % (definition.name, ", ".join(free_names) or "nothing"),
+                    % (original.__name__, ", ".join(free_names) or "nothing"),
                     "define the flow as a function, or pass what it needs as arguments",
                 )
             ]
         )
+    inner = inner.replace(co_name=original.__name__)
+    if hasattr(inner, "co_qualname"):  # Python 3.11+
+        inner = inner.replace(co_qualname=original.__qualname__)
     register_rewritten_code(inner)
     original.__globals__.setdefault(OPS, ops)
     function = types.FunctionType(

@@ -1,10 +1,10 @@
 """Rendering a flow's structure as text, Graphviz DOT, Mermaid or JSON.
 
 All four show the same facts: task nodes (with the elf each is routed to),
-expression nodes, the return, data edges (labelled with the result key and
-the parameter they feed), ordering edges from ``with after(...)``, and the
-regions (loops, conditions, ``after`` blocks) that enclose them, each with
-its source line. The JSON shape is::
+expression nodes, calls of other flows (``flow`` nodes), the return, data
+edges (labelled with the result key and the parameter they feed), ordering
+edges from ``with after(...)``, and the regions (loops, conditions, fan-outs,
+``after`` blocks) that enclose them, each with its source line. The JSON shape is::
 
     {"flows": [{"name", "file", "line", "parameters": [...],
                 "nodes": [{"id", "kind", "label", "line", "column", "region",
@@ -62,6 +62,10 @@ def _as_json(structure: FlowStructure) -> dict:
 
 
 def _routing(node) -> str:
+    if node.kind == "flow":
+        return "flow %s, built into this run (its own preview shows its jobs)" % (
+            node.task
+        )
     if node.kind != "task":
         return ""
     if node.elf_class is None:
@@ -111,7 +115,7 @@ def _text_region(structure, region_id, depth: int, lines: list, incoming) -> Non
         if item.kind == "return":
             lines.append("%sreturn    line %d" % (indent, item.line))
         else:
-            kind = "task" if item.kind == "task" else "expr"
+            kind = {"task": "task", "flow": "flow"}.get(item.kind, "expr")
             lines.append(
                 "%s%-4s %s %s    line %d"
                 % (indent, item.id, kind, item.label, item.line)
@@ -214,6 +218,11 @@ def _dot_node(node) -> str:
     if node.kind == "expression":
         label = _dot_label("%s  %s" % (node.id, node.label), "line %d" % node.line)
         return "shape=ellipse, label=%s" % label
+    if node.kind == "flow":
+        label = _dot_label(
+            "%s  %s" % (node.id, node.label), "line %d" % node.line, _routing(node)
+        )
+        return "shape=component, label=%s" % label
     return "shape=doublecircle, label=%s" % _dot_label("return", "line %d" % node.line)
 
 
@@ -300,6 +309,8 @@ def _mermaid_node(node) -> str:
         )
     if node.kind == "expression":
         return '%s(["%s"])' % (_mermaid_id(node.id), text)
+    if node.kind == "flow":
+        return '%s[["%s"]]' % (_mermaid_id(node.id), text)
     return '%s((("return")))' % _mermaid_id(node.id)
 
 

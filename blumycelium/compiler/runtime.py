@@ -458,7 +458,7 @@ def call(function, site_id: int, /, *args, **kwargs):
     if isinstance(function, Deferred):
         return _call_deferred(function, args, kwargs, site_id)
     if getattr(function, "__blumycelium_flow__", False):
-        raise _unsupported(site_id, "calling another flow from a flow")
+        return _inline_flow(function, args, kwargs, site_id)
     name = _BUILTIN_BY_ID.get(id(function))
     if name is not None:
         return _call_builtin(name, function, args, kwargs, site_id)
@@ -471,6 +471,43 @@ def call(function, site_id: int, /, *args, **kwargs):
     if _has_deferred(args, kwargs):
         return _call_with_deferred(function, args, kwargs, site_id)
     return within(site_id, function, args, kwargs)
+
+
+MAX_FLOW_RECURSION = 50
+
+
+def _inline_flow(flow, args, kwargs, site_id: int):
+    """A flow called by the flow being built: its graph is built into the
+    caller's (its jobs keep their own call sites and this one)."""
+    builder = current_builder()
+    compiled, args, kwargs = within(
+        site_id, flow.__blumycelium_inline__, (args, kwargs), {}
+    )
+    depth = [key for key, _ in builder.inlined].count(compiled.key)
+    if depth >= MAX_FLOW_RECURSION:
+        names = [name for _, name in builder.inlined]
+        raise FlowError(
+            [
+                Diagnostic(
+                    site(site_id),
+                    "flow %s calls itself %d levels deep (%s → ...); a run's graph"
+                    " is built before it runs, so only recursion on values known"
+                    " at submit time unrolls, and this one does not end"
+                    % (compiled.name, depth, " → ".join(names[:4])),
+                    "stop the recursion on an argument known when the flow is"
+                    " called, loop instead, or let a task do the recursion",
+                )
+            ]
+        )
+    return_site = builder.return_site
+    builder.inlining.append(site_id)
+    builder.inlined.append((compiled.key, compiled.name))
+    try:
+        return compiled.graph_function(*args, **kwargs)
+    finally:
+        builder.inlining.pop()
+        builder.inlined.pop()
+        builder.return_site = return_site
 
 
 def _task_spec(method):

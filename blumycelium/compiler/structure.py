@@ -16,7 +16,7 @@ from .diagnostics import Diagnostic
 @dataclass
 class Node:
     id: str
-    kind: str  # "task", "expression" or "return"
+    kind: str  # "task", "expression", "flow" (another flow called) or "return"
     label: str
     line: int
     column: int
