@@ -23,6 +23,7 @@ from .errors import (
     TaskTimeoutError,
     WorkerLostError,
 )
+from .expressions import expression
 from .flow import Flow
 from .machine_elf import MachineElf
 from .mycelium import Mycelium
@@ -52,6 +53,7 @@ __all__ = [
     "WorkerLostError",
     "RetryPolicy",
     "after",
+    "expression",
     "retry",
     "timeout",
 ]

@@ -18,7 +18,16 @@ from __future__ import annotations
 
 from .errors import ExecutionError, ExpressionError
 from .evaluator import evaluate, shown
-from .values import TAG, ExprMarker, FailedMarker, RefMarker, SkippedMarker, decode
+from .expressions import load_helper
+from .values import (
+    TAG,
+    ExprMarker,
+    FailedMarker,
+    HelperMarker,
+    RefMarker,
+    SkippedMarker,
+    decode,
+)
 
 
 def referenced_jobs(data, found: set | None = None) -> set:
@@ -71,6 +80,11 @@ class Developer:
     def _resolve(self, marker):
         if type(marker) is RefMarker:
             return self._result(marker)
+        if type(marker) is HelperMarker:
+            try:
+                return load_helper(marker.module, marker.name, marker.revision)
+            except ExecutionError as error:
+                raise ExecutionError(self.where + str(error)) from error
         if type(marker) is FailedMarker:
             self.failures.append(marker)
             return marker

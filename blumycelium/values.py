@@ -85,6 +85,15 @@ class FailedMarker:
 
 
 @dataclass(frozen=True, slots=True)
+class HelperMarker:
+    """A stored expression helper: ``module:name`` at ``revision``."""
+
+    module: str
+    name: str
+    revision: str
+
+
+@dataclass(frozen=True, slots=True)
 class ExprMarker:
     """A stored expression node: ``code`` over named ``inputs`` (JSON-ready)."""
 
@@ -326,6 +335,8 @@ def _decode_tag(mapping: dict, resolve):
     elif tag == "expr":
         line, column = mapping.get("site") or (0, 0)
         marker = ExprMarker(mapping["code"], mapping["inputs"], line, column)
+    elif tag == "helper":
+        marker = HelperMarker(mapping["module"], mapping["name"], mapping["revision"])
     elif tag == "skipped":
         return SkippedMarker()
     elif tag == "failed":
@@ -352,7 +363,7 @@ def has_placeholders(data) -> bool:
         return any(has_placeholders(item) for item in data)
     if kind is dict:
         tag = data.get(TAG)
-        if tag in ("ref", "expr"):
+        if tag in ("ref", "expr", "helper"):
             return True
         return any(has_placeholders(item) for item in data.values())
     return False

@@ -44,13 +44,13 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from .develop import develop_templates
+from .develop import Developer, develop_templates, holds, referenced_jobs
 from .errors import ExecutionError, StoreError
 from .interrupts import Deadlines, Heartbeat, StopNow
 from .policy import NO_RETRY
 from .store.base import ClaimedJob, FailureDocument, WorkerDocument
 from .system_jobs import SYSTEM_ELF, run_system_job
-from .values import decode
+from .values import SkippedMarker, decode
 
 logger = logging.getLogger(__name__)
 
@@ -222,23 +222,38 @@ class ElfWorker:
         return bool(value)
 
     def _guard_holds(self, job) -> bool:
-        if job.dependency_count and job.skipped_dependencies == job.dependency_count:
-            return False
-        if job.guard is None:
-            return True
-        where = "the guard of job %s: " % job.id
+        """Whether a job runs: its guard holds, and nothing it would receive
+        comes from a skipped job (a value a lazy ``x if c else y`` or
+        ``and``/``or`` does not take is not received)."""
+
+        def fetch(indices):
+            return self.store.fetch_results(job.run_id, indices)
+
         try:
-            value = develop_templates(
-                {"guard": job.guard},
-                lambda indices: self.store.fetch_results(job.run_id, indices),
-                where,
-            )["guard"]
+            if job.guard is not None:
+                where = "the guard of job %s: " % job.id
+                if not develop_templates({"guard": job.guard}, fetch, where)["guard"]:
+                    return False
+            if job.skipped_dependencies and job.elf_uid != SYSTEM_ELF:
+                return not self._receives_skipped(job, fetch)
         except ExecutionError as error:
             if "was skipped" in str(error):
                 return False
             logger.exception("cannot decide job %s; its worker will fail it", job.id)
-            return True
-        return bool(value)
+        return True
+
+    def _receives_skipped(self, job, fetch) -> bool:
+        templates = {
+            p.name: p.value for p in self.store.job_parameters(job.id) if p.has_refs
+        }
+        needed: set = set()
+        for template in templates.values():
+            referenced_jobs(template, needed)
+        developer = Developer(fetch(needed) if needed else {})
+        return any(
+            holds(developer.develop(t, lenient=True), _is_skipped)
+            for t in templates.values()
+        )
 
     def _pause(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -530,3 +545,7 @@ def _safe_text(produce, limit: int) -> str:
             + text[-limit // 2 :]
         )
     return text
+
+
+def _is_skipped(value) -> bool:
+    return type(value) is SkippedMarker

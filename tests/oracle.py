@@ -304,7 +304,11 @@ class Drawer:
         # only where the loop is surely built: a static `if` or loop around it
         # could leave it out, and the compiler would have nothing to refuse
         carried = (
-            deferred and depth == 0 and scope.ints and self.draw(st.integers(0, 9)) == 0
+            deferred
+            and depth == 0
+            and scope.ints
+            and not self.program.expect_error  # the first refusal is reported
+            and self.draw(st.integers(0, 9)) == 0
         )
         self.emit(indent, "for %s in %s:" % (item, iterable))
         self.block(inner, indent + 1, depth + 1, 3)

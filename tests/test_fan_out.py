@@ -267,3 +267,20 @@ def test_an_element_computed_from_a_skipped_job_is_dropped_not_evaluated(
     for x in (0, 1):
         compiled, eager = run_both(module, module.f, x)
         assert compiled == eager
+
+
+def test_a_job_whose_lazy_argument_skips_a_skipped_job_still_runs(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            shown = []
+            for word in words.task_split(text)["words"]:
+                if word != "b":
+                    shown.append(1)
+                else:
+                    n = calc.task_add(len(word))["sum"] if word == "a" else 0
+                    shown.append(calc.task_add(n, 10)["sum"])
+            return shown
+    """)
+    compiled, eager = run_both(module, module.f, "a b")
+    assert compiled == eager == [1, 10]

@@ -13,7 +13,7 @@ def test_the_package_exports_exactly_these_names():
         ExpressionError Flow MachineElf MissingDependencyError Mycelium NotFoundError
         NotStorableError RetryPolicy Run RunFailedError StoreError
         StoreUnavailableError TaskContractError TaskTimeoutError WorkerLostError
-        after retry timeout""".split()
+        after expression retry timeout""".split()
     assert sorted(blumycelium.__all__) == sorted(expected)
     for name in blumycelium.__all__:
         assert getattr(blumycelium, name) is not None

@@ -8,6 +8,7 @@ import inspect
 import libcst as cst
 
 from ..evaluator import METHOD_NAMES, MUTATING_METHODS, SAFE_BUILTINS
+from ..expressions import helper_info
 from ..tasks import did_you_mean
 from .branches import loop_target_names
 from .structure import (
@@ -244,6 +245,8 @@ class ValueAnalysis:
             return STATIC
         if name in self.local_functions or name == "after":
             return Flowing(arguments.sources)
+        if helper_info(function) is not None:
+            return self.helper_call(node, name, function, arguments)
         if function is builtins.print:
             self.report(
                 node,
@@ -267,6 +270,17 @@ class ValueAnalysis:
                 " the flow itself, where it becomes an expression node",
             )
         return arguments
+
+    def helper_call(self, node, name: str, function, arguments) -> Flowing:
+        """An expression helper applied to task results: an expression node."""
+        if helper_info(function).module == "__main__":
+            self.report(
+                node,
+                "expression helper %s is defined in the script being run"
+                " (__main__), which a worker cannot import" % name,
+                "define the helper in a module the flow imports",
+            )
+        return Flowing(arguments.sources, True)
 
     def flow_call(self, node: cst.Call, name: str, flow, values) -> Flowing:
         """Another flow, built into this one's graph when it is called: one

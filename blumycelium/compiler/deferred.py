@@ -540,3 +540,24 @@ def _names_in_order(node: ast.AST, inputs: dict):
         yield node.id
     for child in ast.iter_child_nodes(node):
         yield from _names_in_order(child, inputs)
+
+
+class HelperRef(Placeholder):
+    """An expression helper an expression node calls (``expressions.py``):
+    stored by module, name and revision, imported by the worker."""
+
+    __slots__ = ("info",)
+
+    def __init__(self, info):
+        self.info = info
+
+    def encode_placeholder(self, encoder: Encoder) -> dict:
+        return {
+            TAG: "helper",
+            "module": self.info.module,
+            "name": self.info.name,
+            "revision": self.info.revision,
+        }
+
+    def __repr__(self):
+        return "<expression helper %s>" % self.info.describe()

@@ -27,6 +27,7 @@ import types
 
 from ..errors import BlumyceliumError, NotStorableError
 from ..evaluator import METHOD_NAMES, METHODS, MUTATING_METHODS, SAFE_BUILTINS
+from ..expressions import helper_info
 from ..tasks import did_you_mean
 from ..values import MAX_EXACT_INT, encode
 from .deferred import (
@@ -34,6 +35,7 @@ from .deferred import (
     Expr,
     FailedBranch,
     FlowError,
+    HelperRef,
     NeedsConcreteValue,
     TaskResult,
     current_builder,
@@ -459,6 +461,9 @@ def call(function, site_id: int, /, *args, **kwargs):
         return _call_deferred(function, args, kwargs, site_id)
     if getattr(function, "__blumycelium_flow__", False):
         return _inline_flow(function, args, kwargs, site_id)
+    helper = helper_info(function)
+    if helper is not None:
+        return _call_helper(function, helper, args, kwargs, site_id)
     name = _BUILTIN_BY_ID.get(id(function))
     if name is not None:
         return _call_builtin(name, function, args, kwargs, site_id)
@@ -471,6 +476,28 @@ def call(function, site_id: int, /, *args, **kwargs):
     if _has_deferred(args, kwargs):
         return _call_with_deferred(function, args, kwargs, site_id)
     return within(site_id, function, args, kwargs)
+
+
+def _call_helper(function, helper, args, kwargs, site_id: int):
+    """An expression helper: called now on values known now, else an
+    expression node the worker evaluates by importing the helper."""
+    args = _materialized(args)
+    if not _has_deferred(args, kwargs):
+        return within(site_id, function, args, kwargs)
+    if helper.module == "__main__":
+        raise FlowError(
+            [
+                Diagnostic(
+                    site(site_id),
+                    "expression helper %s is defined in the script being run"
+                    " (__main__), which a worker cannot import" % helper.name,
+                    "define the helper in a module the flow imports",
+                )
+            ]
+        )
+    name = "_%d" % next(_INPUT_IDS)
+    target = Expr(ast.Name(name, ast.Load()), {name: HelperRef(helper)}, site_id)
+    return _call_expr(target, args, kwargs, site_id)
 
 
 MAX_FLOW_RECURSION = 50

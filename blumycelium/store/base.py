@@ -179,6 +179,7 @@ class UndecidedJob:
     guard: object
     dependency_count: int
     skipped_dependencies: int
+    elf_uid: str = ""
 
 
 @dataclass

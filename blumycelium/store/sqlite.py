@@ -377,8 +377,9 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
 
     def undecided_jobs(self, limit: int = 50) -> list[UndecidedJob]:
         rows = self._read(
-            "SELECT id, run_id, idx, guard, dependency_count, skipped_dependencies"
-            " FROM jobs WHERE status = 'ready' AND decided = 0 ORDER BY id LIMIT ?",
+            "SELECT id, run_id, idx, guard, dependency_count, skipped_dependencies,"
+            " elf_uid FROM jobs WHERE status = 'ready' AND decided = 0 ORDER BY id"
+            " LIMIT ?",
             (limit,),
         )
         return [
@@ -389,6 +390,7 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
                 None if row[3] is None else json.loads(row[3]),
                 row[4],
                 row[5],
+                row[6],
             )
             for row in rows
         ]
