@@ -149,10 +149,26 @@ def test_a_fan_out_runs_each_element_once_across_worker_processes(
     run = workshop.word_lengths(sentence)
     [workers.start("tests.fixtures.workshop:adder") for _ in range(2)]
     workers.start("tests.fixtures.workshop:texts")
-    shouted, lengths = run.result(timeout=120)
+    shouted, lengths, summary = run.result(timeout=120)
     assert workers.stop_all() == [0, 0, 0]
     assert shouted == ["W%d!" % n for n in range(30)]
     assert lengths == [len("W%d!" % n) for n in range(30)]
     adds = collections.Counter(side_effects(tmp_path))
     assert adds == collections.Counter("add %d 0" % n for n in lengths)
-    assert run.counts()["done"] == 1 + 2 + 30 + 2 + 30
+    assert summary == "many words"
+    assert run.counts() == {"done": 1 + 2 + 30 + 2 + 30 + 1, "skipped": 1}
+
+
+def test_the_preview_shows_that_flow_s_fan_outs_and_branch_before_it_runs():
+    from tests.test_preview import compile_command
+
+    finished = compile_command("tests/fixtures/workshop.py", "--flow", "word_lengths")
+    assert finished.returncode == 0, finished.stderr
+    out = finished.stdout
+    fan_out = "    (over a task result: one copy per element, at run time)"
+    assert '  for word in parts["words"]:    line 224' + fan_out in out
+    assert "  for word in shouted:    line 226" + fan_out in out
+    assert (
+        '  if parts["count"] > 20:    line 228    (decided by a task result:'
+        " guarded jobs)" in out
+    )

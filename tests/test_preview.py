@@ -392,3 +392,55 @@ def outer(text):
     assert "← j1['count'] as x" in finished.stdout
     mermaid = compile_command(path, "--flow", "outer", "--format", "mermaid").stdout
     assert 'f0_n_f1[["f1: inner(parts#91;#quot;count#quot;#93;)' in mermaid
+
+
+def test_literal_arguments_are_checked_against_annotations(tmp_path):
+    path = tmp_path / "literals.py"
+    path.write_text(
+        PRELUDE
+        + """
+@myc.flow
+def literals(x):
+    calc.task_add("one", b=2.5)
+    calc.task_total([1, 2])
+    calc.task_add(x, -1)
+"""
+    )
+    finished = compile_command(path)
+    assert finished.returncode == 1
+    errors = finished.stderr
+    line = PRELUDE_LINES + 4
+    assert (
+        "%s:%d:19: error: Calc.task_add() parameter 'a' expects int, got str 'one'"
+        % (path, line)
+    ) in errors
+    assert (
+        "%s:%d:28: error: Calc.task_add() parameter 'b' expects int, got"
+        % (
+            path,
+            line,
+        )
+        in errors
+    )
+    assert errors.count("error:") == 2
+
+
+def test_dot_and_mermaid_name_guarded_and_fan_out_regions(tmp_path):
+    path = tmp_path / "regions.py"
+    path.write_text(
+        PRELUDE
+        + """
+@myc.flow
+def regions(text):
+    parts = words.task_split(text)
+    for word in parts["words"]:
+        if word == "x":
+            words.task_show(word)
+"""
+    )
+    mermaid = compile_command(path, "--format", "mermaid").stdout
+    assert '["fan-out: for word in parts#91;#quot;words#quot;#93; · line' in mermaid
+    assert '["guarded: if word == #quot;x#quot; · line' in mermaid
+    dot = compile_command(path, "--format", "dot").stdout
+    assert 'label="fan-out: for word in parts[\\"words\\"]  (line' in dot
+    assert 'label="guarded: if word == \\"x\\"  (line' in dot

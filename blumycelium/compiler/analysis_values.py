@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import builtins
 import inspect
 
@@ -389,16 +390,33 @@ class ValueAnalysis:
             else:
                 names.append(None)
         if spec is not None and not any(arg.star for arg in node.args):
-            self.check_call(node, spec)
+            self.check_call(node, spec, names)
         return names
 
-    def check_call(self, node: cst.Call, spec) -> None:
+    def check_call(self, node: cst.Call, spec, names: list) -> None:
         positional = tuple(None for arg in node.args if arg.keyword is None)
         keywords = {arg.keyword.value: None for arg in node.args if arg.keyword}
         try:
             spec.bind(positional, keywords)
         except TypeError as error:
             self.report(node, str(error))
+            return
+        for arg, name in zip(node.args, names):
+            self.check_literal(arg, name or "", spec)
+
+    def check_literal(self, arg: cst.Arg, name: str, spec) -> None:
+        """A literal argument (``42``, ``"x"``, ``[1, 2]``) against the
+        parameter's annotation, as submission checks it."""
+        if not name or arg.star:
+            return
+        try:
+            value = ast.literal_eval(self.parsed.module.code_for_node(arg.value))
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return
+        try:
+            spec.check_argument(name, value)
+        except TypeError as error:
+            self.report(arg.value, str(error))
 
     def check_key(self, node: cst.Subscript, job: str, key: str) -> None:
         spec = self.task_specs.get(job)

@@ -26,6 +26,11 @@ from dataclasses import asdict
 from .structure import FlowStructure
 
 FORMATS = ("text", "dot", "mermaid", "json")
+_REGION_TAGS = {  # how DOT and Mermaid name the regions decided at run time
+    "guarded": "guarded: ",
+    "guarded_else": "guarded: ",
+    "fanout": "fan-out: ",
+}
 _REGION_NOTES = {
     "guarded": "    (decided by a task result: guarded jobs)",
     "fanout": "    (over a task result: one copy per element, at run time)",
@@ -197,7 +202,10 @@ def _dot_region(structure, region_id, lines: list, indent: str) -> None:
                 "%s  label=%s; style=%s;"
                 % (
                     indent,
-                    _dot_id("%s  (line %d)" % (region.label, region.line)),
+                    _dot_id(
+                        "%s%s  (line %d)"
+                        % (_REGION_TAGS.get(region.kind, ""), region.label, region.line)
+                    ),
                     style,
                 )
             )
@@ -290,7 +298,10 @@ def _mermaid_region(
                     indent,
                     prefix,
                     _mermaid_id(region.id),
-                    _mermaid_text("%s · line %d" % (region.label, region.line)),
+                    _mermaid_text(
+                        "%s%s · line %d"
+                        % (_REGION_TAGS.get(region.kind, ""), region.label, region.line)
+                    ),
                 )
             )
             _mermaid_region(structure, region.id, lines, indent + "  ", prefix)
