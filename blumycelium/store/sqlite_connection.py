@@ -114,6 +114,11 @@ _ALL_TABLES = _JOB_TABLES + (
 )
 
 
+# Files whose header this process has read (see _check_header).
+_CHECKED_FILES: set[str] = set()
+_CHECKED_LOCK = threading.Lock()
+
+
 def dumps(data) -> str:
     return json.dumps(data, separators=(",", ":"), allow_nan=False)
 
@@ -141,14 +146,26 @@ class SQLiteConnections:
         return connection
 
     def _check_header(self) -> None:
-        if os.path.isfile(self.path) and os.path.getsize(self.path) > 0:
-            with open(self.path, "rb") as file:
-                header = file.read(16)
-            if header != b"SQLite format 3\x00":
-                raise StoreUnavailableError(
-                    "cannot use %s as a mycelium: the file is not an SQLite"
-                    " database (it is left as it was)" % self.path
-                )
+        """Refuse a file that is not an SQLite database, before SQLite sees it.
+
+        Read with a plain ``open`` only while this process has no connection
+        to the file: closing any descriptor of a file drops every POSIX lock
+        the process holds on it, SQLite's included, after which another
+        process may checkpoint and delete the WAL under our connections.
+        """
+        key = os.path.realpath(self.path)
+        with _CHECKED_LOCK:
+            if key in _CHECKED_FILES:
+                return
+            if os.path.isfile(self.path) and os.path.getsize(self.path) > 0:
+                with open(self.path, "rb") as file:
+                    header = file.read(16)
+                if header != b"SQLite format 3\x00":
+                    raise StoreUnavailableError(
+                        "cannot use %s as a mycelium: the file is not an SQLite"
+                        " database (it is left as it was)" % self.path
+                    )
+            _CHECKED_FILES.add(key)
 
     def _connect(self) -> sqlite3.Connection:
         directory = os.path.dirname(self.path)
@@ -195,14 +212,6 @@ class SQLiteConnections:
 
     def _check_ownership(self, connection) -> None:
         """Refuse, before changing anything, a database another program owns."""
-        if os.path.exists(self.path) and 0 < os.path.getsize(self.path):
-            with open(self.path, "rb") as file:
-                header = file.read(16)
-            if header != b"SQLite format 3\x00":
-                raise StoreUnavailableError(
-                    "cannot use %s as a mycelium: the file is not an SQLite"
-                    " database (it is left as it was)" % self.path
-                )
         tables = {
             row[0]
             for row in connection.execute(
