@@ -448,3 +448,32 @@ def test_copies_are_claimed_in_program_order_before_later_jobs(backend):
     listed = [j.index for j in backend.list_jobs(run_id=run_id)]
     assert listed == [0, 1, base + 1, base, 2, 3]
     assert order_key(9) < order_key(10) < order_key(10, 0) < order_key(11)
+
+
+def test_an_expansion_of_a_cancelled_run_adds_nothing(backend):
+    run_id = _fan_out_run(backend)
+    expand = _claim_expand(backend, run_id)
+    assert backend.cancel_run(run_id) == 2  # the gather and job 3
+    base = backend.reserve_indices(run_id, 1)
+    assert backend.expand_job(
+        expand.id, expand.attempt, [job(base, deps=[0])], 2, [], [base]
+    )
+    assert len(backend.list_jobs(run_id=run_id)) == 4
+    assert backend.claim_job("worker", "w1") is None
+    assert backend.get_run(run_id).status == "cancelled"
+
+
+def test_retrying_one_of_two_failures_ends_the_run_failed_again(backend):
+    run_id = backend.submit_run(run_of(job(0), job(1), job(2, deps=[0, 1])))
+    for _ in range(2):
+        claimed = backend.claim_job("worker", "w1")
+        assert backend.fail_job(claimed.id, claimed.attempt, failure())
+    assert backend.get_run(run_id).status == "failed"
+    first = backend.list_jobs(run_id=run_id)[0]
+    assert backend.retry_jobs(run_id, first.id) == 1  # job 2 stays blocked by 1
+    again = backend.claim_job("worker", "w1")
+    assert again.index == 0
+    assert backend.complete_job(again.id, again.attempt, {"ok": 1})
+    assert statuses(backend, run_id) == ["done", "failed", "upstream_failed"]
+    run = backend.get_run(run_id)
+    assert (run.status, run.jobs_unfinished) == ("failed", 0)

@@ -6,7 +6,8 @@ unused by a worker that died are only gaps), then calls
 :meth:`ExpansionMixin.expand_job`, which in one transaction:
 
 1. completes that attempt of the expand job (nothing happens if the attempt
-   is not the running one: its lease expired and another worker has it);
+   is not the running one: its lease expired and another worker has it; and
+   nothing more if the run was cancelled meanwhile);
 2. inserts the copies, their parameters and edges; a copy waiting for a job
    that already finished counts it as finished (or skipped), and a copy
    waiting for a failed one is ``upstream_failed`` at once;
@@ -52,6 +53,11 @@ class ExpansionMixin:
             run_id = self._finish_done(connection, identifier, attempt, text, now)
             if run_id is None:
                 return False
+            (status,) = connection.execute(
+                "SELECT status FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+            if status == "cancelled":  # nothing of a cancelled run starts
+                return True
             known = self._statuses(connection, run_id, jobs, gather_dependencies)
             ids, broken = self._insert_copies(connection, run_id, jobs, known, now)
             broken |= {d for d, (_, status) in known.items() if status in _BROKEN}

@@ -165,11 +165,25 @@ class RecoveryMixin:
                 " (%s)" % marks,
                 failed,
             )
+            # downstream jobs wait again, unless another failure, not retried
+            # now, still stands in their way
+            others = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT id FROM jobs WHERE run_id = ? AND status = 'failed'",
+                    (identifier,),
+                )
+            ]
+            blocked = (
+                "SELECT -1"
+                if not others
+                else _DOWNSTREAM % ",".join(str(int(other)) for other in others)
+            )
             held = connection.execute(
                 "UPDATE jobs SET status = 'pending', finished_at = NULL, decided ="
                 " (guard IS NULL AND skipped_dependencies = 0) WHERE status ="
-                " 'upstream_failed' AND id IN (%s) RETURNING id"
-                % (_DOWNSTREAM % marks),
+                " 'upstream_failed' AND id IN (%s) AND id NOT IN (%s) RETURNING id"
+                % (_DOWNSTREAM % marks, blocked),
                 failed,
             ).fetchall()
             self._recount_dependencies(connection, [row[0] for row in held])
