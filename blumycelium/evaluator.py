@@ -76,8 +76,9 @@ METHOD_NAMES = frozenset().union(*METHODS.values())
 # Methods that change their object: a deferred value is a snapshot of a job's
 # result, so the compiler refuses them with a hint instead of losing the change.
 MUTATING_METHODS = frozenset(
-    "append clear extend insert pop popitem remove reverse setdefault sort"
-    " update".split()
+    "add append clear difference_update discard extend insert"
+    " intersection_update pop popitem remove reverse setdefault sort"
+    " symmetric_difference_update update".split()
 )
 
 _BINARY = {

@@ -114,6 +114,14 @@ def assigned_names(statements) -> set[str]:
     return collector.names
 
 
+def bound_names(statements) -> set[str]:
+    """Names the statements bind, not counting lists they only grow."""
+    collector = _AssignedNames(count_growth=False)
+    for statement in statements:
+        statement.visit(collector)
+    return collector.names
+
+
 class _AssignedNames(cst.CSTVisitor):
     def __init__(self, count_growth: bool = True):
         self.names: set[str] = set()

@@ -16,13 +16,21 @@ import ast
 
 from ..errors import BlumyceliumError
 from .branches import FAN_OUT_HINT, FAN_OUT_REFUSALS
-from .deferred import Appended, Deferred, FlowError, Unassigned, current_builder
+from .deferred import (
+    Appended,
+    Deferred,
+    Expr,
+    FlowError,
+    Unassigned,
+    current_builder,
+)
 from .diagnostics import Diagnostic, site
 from .runtime import (
     _expr,
     _in_branch,
     _needs_now,
     attribute,
+    binop,
     branch_guard,
     call,
 )
@@ -61,12 +69,13 @@ def if_stmt(test, then_branch, else_branch, get_state, set_state, site_id: int):
         then_branch() if test else else_branch()
         return
     before = get_state() if get_state else {}
-    _build_branch(then_branch, branch_guard(test, True, site_id), "if", site_id)
-    after_then = get_state() if get_state else {}
-    if set_state:
-        set_state(before)
-    _build_branch(else_branch, branch_guard(test, False, site_id), "else", site_id)
-    after_else = get_state() if get_state else {}
+    with current_builder().dynamic_scope(site_id, "branch"):
+        _build_branch(then_branch, branch_guard(test, True, site_id), "if", site_id)
+        after_then = get_state() if get_state else {}
+        if set_state:
+            set_state(before)
+        _build_branch(else_branch, branch_guard(test, False, site_id), "else", site_id)
+        after_else = get_state() if get_state else {}
     if set_state:
         set_state(
             {
@@ -117,6 +126,8 @@ def list_append(target, item, site_id: int):
     if isinstance(target, Appended):
         target.add(_current_guard(), item)
         return target
+    if isinstance(target, Expr):  # a list the flow computed: grow a new one
+        return binop(target, [item], "+", site_id)
     if _in_branch() and type(target) is list:
         return target + [item]
     call(attribute(target, "append", site_id), site_id, item)
@@ -133,6 +144,8 @@ def list_extend(target, items, site_id: int):
             for item in iterable(items, site_id):
                 target.add(_current_guard(), item)
         return target
+    if isinstance(target, Expr):
+        return binop(target, items, "+", site_id)
     if _in_branch() and type(target) is list:
         return target + list(iterable(items, site_id))
     call(attribute(target, "extend", site_id), site_id, items)
@@ -251,3 +264,35 @@ class try_scope:  # noqa: N801 - used like a keyword by rewritten code
         builder = current_builder()
         if builder is not None:
             builder.try_depth -= 1
+
+
+def mutable(value, scopes: tuple, name: str, site_id: int):
+    """The object a statement changes in place, reached through ``name``,
+    which is bound outside the ``if``/``for`` statements ``scopes`` (their
+    site ids): refused when one of them is being built on a task result."""
+    builder = current_builder()
+    if builder is None:
+        return value
+    for scope, kind in reversed(builder.dynamic_scopes):
+        if scope in scopes:
+            message, hint = _MUTATION[kind]
+            raise FlowError([Diagnostic(site(site_id), message % name, hint)])
+    return value
+
+
+_MUTATION = {
+    "branch": (
+        "this changes %r in place inside a branch decided by a task result;"
+        " both branches are built at submit time, so the change would happen"
+        " whichever way the result goes",
+        "assign a new value instead (box = box + [x], d = {**d, 'k': v}), or"
+        " make the change in a task",
+    ),
+    "loop": (
+        "this changes %r in place inside a loop over a task result; the loop's"
+        " body is built once, as a template for every element, so the change"
+        " would happen once, not once per element",
+        "collect per-element values (out.append(x), or a comprehension) and"
+        " combine them after the loop",
+    ),
+}

@@ -68,7 +68,7 @@ def for_stmt(iterable, body, get_state, set_state, carried, grown, site_id: int)
     _refuse_carried(carried, before, site_id)
     builder = current_builder()
     frame = builder.new_frame(site_id)
-    with builder.looping(frame):
+    with builder.looping(frame), builder.dynamic_scope(site_id, "loop"):
         if set_state:
             set_state(
                 {n: _grown(v, frame) if n in grown else v for n, v in before.items()}

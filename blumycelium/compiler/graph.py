@@ -130,6 +130,9 @@ class GraphBuilder:
         self.frames: list[LoopFrame] = []  # the loops over results being built
         self.elf_sites: dict = {}
         self.loop_count = 0
+        # the `if` and `for` statements being built on task results, as
+        # (site id, "branch" or "loop"), innermost last (see mutation.py)
+        self.dynamic_scopes: list[tuple[int, str]] = []
         self.inlining: list[int] = []  # call sites of the flows being inlined
         self.inlined: list[tuple] = []  # (key, name) of the flows being built
 
@@ -190,6 +193,16 @@ class GraphBuilder:
         job.dependencies = set(dependencies)
         self._place(job)
         return job
+
+    @contextlib.contextmanager
+    def dynamic_scope(self, site_id: int, kind: str):
+        """The body of an ``if`` (``branch``) or ``for`` (``loop``) built on a
+        task result."""
+        self.dynamic_scopes.append((site_id, kind))
+        try:
+            yield
+        finally:
+            self.dynamic_scopes.pop()
 
     @contextlib.contextmanager
     def looping(self, frame: LoopFrame):

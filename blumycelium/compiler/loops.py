@@ -28,7 +28,7 @@ def convert_for(transformer, original, updated, targets: list[str]) -> list:
     frame["names"].update(n for n in names if n not in frame["globals"])
     grown = sorted(grown & set(names))
     carried = sorted(carried)
-    site = transformer.site(original.iter)
+    site = transformer.scope_site(original) or transformer.site(original.iter)
     if isinstance(original.target, cst.Name):
         bind = "%s = __bm_item" % targets[0]
     else:

@@ -14,6 +14,7 @@ from .control import (  # noqa: F401 - the names the rewritten code calls
     list_extend,
     local_function,
     mapping,
+    mutable,
     read,
     returned,
     test,

@@ -34,6 +34,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from . import branches, loops
 from .cstbuild import OPS, atom, keep_parens, literal, op, thunk
 from .diagnostics import register_site
+from .mutation import MutationGuards, for_names, if_names
 from .source import ParsedFlow
 
 _BINARY = {
@@ -98,7 +99,7 @@ def rewrite_flow(parsed: ParsedFlow) -> RewrittenFlow:
     return RewrittenFlow(module.code, transformer.line_map(module))
 
 
-class FlowTransformer(cst.CSTTransformer):
+class FlowTransformer(MutationGuards, cst.CSTTransformer):
     """The rewrite; see the module docstring for what it does to each node."""
 
     def __init__(self, parsed: ParsedFlow):
@@ -114,6 +115,8 @@ class FlowTransformer(cst.CSTTransformer):
         self.branch_count = 0
         self.branch_lines: dict[int, int] = {}
         self.comp_fors: dict[int, tuple] = {}
+        self.scopes: list[tuple] = []  # see mutation.py
+        self.scope_sites: dict[int, cst.Integer] = {}
 
     # -- bookkeeping ---------------------------------------------------------------
 
@@ -183,6 +186,8 @@ class FlowTransformer(cst.CSTTransformer):
 
     def visit_For(self, node) -> None:
         self._mark_target(node.target)
+        if self.frames:
+            self.enter_scope(node, self.site(node.iter), for_names(node))
 
     def visit_CompFor(self, node) -> None:
         self._mark_target(node.target)
@@ -336,12 +341,11 @@ class FlowTransformer(cst.CSTTransformer):
     def leave_Attribute(self, original_node, updated_node):
         if self._skip() or self._is_target(original_node):
             return updated_node
-        call = op(
-            "attribute",
-            updated_node.value,
-            literal(updated_node.attr.value),
-            self.site(original_node),
-        )
+        site = self.site(original_node)
+        value = updated_node.value
+        if self.is_mutating_method(original_node):
+            value = self.guarded_root(value, site)
+        call = op("attribute", value, literal(updated_node.attr.value), site)
         return keep_parens(updated_node, call)
 
     def leave_Call(self, original_node, updated_node):
@@ -451,8 +455,11 @@ class FlowTransformer(cst.CSTTransformer):
     def visit_If(self, node) -> None:
         if isinstance(node.orelse, cst.If):
             self.elifs.add(id(node.orelse))
+        if self.frames:
+            self.enter_scope(node, self.site(node.test), if_names(node))
 
     def leave_If(self, original_node, updated_node):
+        self.leave_scope(original_node)
         if id(original_node) in self.elifs or not self.frames:
             return updated_node  # converted with its `if`, or the source wrapper
         converted = self._convert_if(original_node, updated_node)
@@ -499,7 +506,7 @@ class FlowTransformer(cst.CSTTransformer):
             cst.Name("__bm_then_%d" % number),
             cst.Name("__bm_else_%d" % number),
             *state,
-            self.site(original.test),
+            self.scope_site(original) or self.site(original.test),
         )
         statements.append(cst.SimpleStatementLine([cst.Expr(call)]))
         self.branch_lines[id(statements[-1])] = self.parsed.span(original).line
@@ -548,6 +555,7 @@ class FlowTransformer(cst.CSTTransformer):
         )
 
     def leave_For(self, original_node, updated_node):
+        self.leave_scope(original_node)
         reason = branches.fan_out_obstacle(original_node)
         if reason is not None or not self.frames:
             return updated_node.with_changes(
@@ -659,7 +667,20 @@ class FlowTransformer(cst.CSTTransformer):
                         self.site(original_node),
                     ),
                 )
+        site = self.site(original_node)
+        updated_node = updated_node.with_changes(
+            targets=[
+                t.with_changes(target=self.guarded_target(t.target, site))
+                for t in updated_node.targets
+            ]
+        )
         return self._unpacking(original_node, updated_node)
+
+    def leave_Del(self, original_node, updated_node):
+        site = self.site(original_node)
+        return updated_node.with_changes(
+            target=self.guarded_target(updated_node.target, site)
+        )
 
     def _unpacking(self, original_node, updated_node):
         if not any(
@@ -686,7 +707,7 @@ class FlowTransformer(cst.CSTTransformer):
                 return cst.Expr(
                     op(
                         "inplace_item",
-                        target.value,
+                        self.guarded_root(target.value, site),
                         key,
                         updated_node.value,
                         symbol,
@@ -697,7 +718,7 @@ class FlowTransformer(cst.CSTTransformer):
             return cst.Expr(
                 op(
                     "inplace_attr",
-                    target.value,
+                    self.guarded_root(target.value, site),
                     literal(target.attr.value),
                     updated_node.value,
                     symbol,
