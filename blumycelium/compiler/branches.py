@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from .walk import Walker
+
 OPS = "__blumycelium__"
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 _LOOPS = (cst.For, cst.While)
@@ -49,11 +51,11 @@ def escape_in(statements) -> str | None:
     """The first statement kind that leaves the branch, or None."""
     finder = _EscapeFinder()
     for statement in statements:
-        statement.visit(finder)
+        finder.walk(statement)
     return finder.found
 
 
-class _EscapeFinder(cst.CSTVisitor):
+class _EscapeFinder(Walker):
     def __init__(self):
         self.found: str | None = None
         self.loops = 0
@@ -110,7 +112,7 @@ def assigned_names(statements) -> set[str]:
     bodies), including lists grown with ``name.append(...)``."""
     collector = _AssignedNames()
     for statement in statements:
-        statement.visit(collector)
+        collector.walk(statement)
     return collector.names
 
 
@@ -118,11 +120,11 @@ def bound_names(statements) -> set[str]:
     """Names the statements bind, not counting lists they only grow."""
     collector = _AssignedNames(count_growth=False)
     for statement in statements:
-        statement.visit(collector)
+        collector.walk(statement)
     return collector.names
 
 
-class _AssignedNames(cst.CSTVisitor):
+class _AssignedNames(Walker):
     def __init__(self, count_growth: bool = True):
         self.names: set[str] = set()
         self.count_growth = count_growth
@@ -204,12 +206,12 @@ def local_names(function: cst.FunctionDef) -> set[str]:
     collector = _AssignedNames(count_growth=False)
     declared = _Declared()
     for statement in function.body.body:
-        statement.visit(collector)
-        statement.visit(declared)
+        collector.walk(statement)
+        declared.walk(statement)
     return (names | collector.names) - declared.names
 
 
-class _Declared(cst.CSTVisitor):
+class _Declared(Walker):
     def __init__(self):
         self.names: set[str] = set()
 
@@ -305,11 +307,11 @@ def grown_names(statements) -> set[str]:
     """Lists the statements grow with ``name.append(x)`` / ``name.extend(x)``."""
     collector = _Grown()
     for statement in statements:
-        statement.visit(collector)
+        collector.walk(statement)
     return collector.names
 
 
-class _Grown(cst.CSTVisitor):
+class _Grown(Walker):
     def __init__(self):
         self.names: set[str] = set()
 
@@ -345,11 +347,11 @@ def read_names(node) -> set[str]:
     """Names ``node`` reads (not as targets, attributes, keywords or as the
     receiver of ``append``/``extend``)."""
     reader = _Reads()
-    node.visit(reader)
+    reader.walk(node)
     return reader.names
 
 
-class _Reads(cst.CSTVisitor):
+class _Reads(Walker):
     def __init__(self):
         self.names: set[str] = set()
 
@@ -357,16 +359,16 @@ class _Reads(cst.CSTVisitor):
         self.names.add(node.value)
 
     def visit_Attribute(self, node) -> bool:
-        node.value.visit(self)
+        self.walk(node.value)
         return False
 
     def visit_Arg(self, node) -> bool:
-        node.value.visit(self)
+        self.walk(node.value)
         return False
 
     def visit_AssignTarget(self, node) -> bool:
         if not isinstance(node.target, (cst.Name, cst.Tuple, cst.List)):
-            node.target.visit(self)
+            self.walk(node.target)
         return False
 
     def visit_Call(self, node) -> bool:
@@ -377,7 +379,7 @@ class _Reads(cst.CSTVisitor):
             and isinstance(func.value, cst.Name)
         ):
             for arg in node.args:
-                arg.visit(self)
+                self.walk(arg)
             return False
         return True
 

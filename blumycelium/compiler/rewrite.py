@@ -29,10 +29,9 @@ import ast
 from dataclasses import dataclass
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from . import branches, loops
-from .cstbuild import OPS, atom, keep_parens, literal, op, thunk
+from .cstbuild import OPS, atom, code_with_lines, keep_parens, literal, op, thunk
 from .diagnostics import register_site
 from .mutation import MutationGuards, for_names, if_names
 from .source import ParsedFlow
@@ -96,7 +95,8 @@ def rewrite_flow(parsed: ParsedFlow) -> RewrittenFlow:
     """Run the rewrite over a parsed (and syntax-checked) flow."""
     transformer = FlowTransformer(parsed)
     module = parsed.module.visit(transformer)
-    return RewrittenFlow(module.code, transformer.line_map(module))
+    code, lines = code_with_lines(module, (node for node, _ in transformer.statements))
+    return RewrittenFlow(code, transformer.line_map(lines))
 
 
 class FlowTransformer(MutationGuards, cst.CSTTransformer):
@@ -136,14 +136,13 @@ class FlowTransformer(MutationGuards, cst.CSTTransformer):
             self.statements.append((_statement_anchor(result), line))
         return result
 
-    def line_map(self, module: cst.Module) -> dict[int, int]:
-        positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(
-            PositionProvider
-        )
+    def line_map(self, generated: dict[int, int]) -> dict[int, int]:
+        """Generated line to original line, from each statement's line in the
+        generated code (``generated``, by node id)."""
         mapping = {}
         for node, line in self.statements:
-            if node in positions:
-                mapping.setdefault(positions[node].start.line, line)
+            if id(node) in generated:
+                mapping.setdefault(generated[id(node)], line)
         return mapping
 
     def _skip(self) -> bool:

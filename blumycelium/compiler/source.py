@@ -133,7 +133,7 @@ def parse_flow(source: FlowSource) -> ParsedFlow:
             source.file, line, error.raw_column, line, error.raw_column + 1, source.name
         )
         raise CompileError([Diagnostic(span, "syntax error: %s" % error.message)])
-    wrapper = MetadataWrapper(module)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     return ParsedFlow(source, wrapper, positions)
 

@@ -25,6 +25,7 @@ import libcst as cst
 from ..errors import CompileError
 from .diagnostics import Diagnostic
 from .source import ParsedFlow
+from .walk import Walker
 
 
 def check_syntax(parsed: ParsedFlow) -> None:
@@ -33,7 +34,7 @@ def check_syntax(parsed: ParsedFlow) -> None:
     function = _the_function(parsed, findings)
     if function is not None:
         _check_header(parsed, function, findings)
-        function.body.visit(_BodyChecker(parsed, findings))
+        _BodyChecker(parsed, findings).walk(function.body)
     if findings:
         raise CompileError(findings)
 
@@ -76,7 +77,7 @@ def _check_header(parsed: ParsedFlow, function: cst.FunctionDef, findings) -> No
         )
 
 
-class _BodyChecker(cst.CSTVisitor):
+class _BodyChecker(Walker):
     """Walks the flow body; nested functions may be generators, the flow may not."""
 
     def __init__(self, parsed: ParsedFlow, findings: list):
