@@ -75,6 +75,33 @@ METHOD_NAMES = frozenset().union(*METHODS.values())
 
 # Methods that change their object: a deferred value is a snapshot of a job's
 # result, so the compiler refuses them with a hint instead of losing the change.
+def unpacked(value, count: int, star: int = -1) -> tuple:
+    """``value`` split into ``count`` targets as ``a, b = value`` (or, with the
+    target at ``star`` starred, ``a, *b = value``) splits it, with Python's
+    ValueError when the number of items does not fit."""
+    items = list(value)
+    if star < 0:
+        if len(items) > count:
+            raise ValueError("too many values to unpack (expected %d)" % count)
+        if len(items) < count:
+            raise ValueError(
+                "not enough values to unpack (expected %d, got %d)"
+                % (count, len(items))
+            )
+        return tuple(items)
+    if len(items) < count - 1:
+        raise ValueError(
+            "not enough values to unpack (expected at least %d, got %d)"
+            % (count - 1, len(items))
+        )
+    end = len(items) - (count - 1 - star)
+    return (*items[:star], items[star:end], *items[end:])
+
+
+# Functions the compiler writes into expressions; users cannot name them.
+INTERNAL_FUNCTIONS = {"unpacked": unpacked}
+
+
 MUTATING_METHODS = frozenset(
     "add append clear difference_update discard extend insert"
     " intersection_update pop popitem remove reverse setdefault sort"
@@ -282,6 +309,8 @@ class _Evaluation:
             return self.inputs[node.id]
         if node.id in SAFE_BUILTINS:
             return SAFE_BUILTINS[node.id]
+        if node.id in INTERNAL_FUNCTIONS:
+            return INTERNAL_FUNCTIONS[node.id]
         raise _refused(self.code, "unknown name %r" % node.id)
 
     def visit_BinOp(self, node):

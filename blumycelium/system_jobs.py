@@ -13,12 +13,15 @@ items it appended to lists whose guard held.
 
 from __future__ import annotations
 
+import itertools
+
 from .develop import Developer, holds, referenced_jobs
 from .errors import ExecutionError
 from .store.base import JobDocument, ParameterDocument, order_key
 from .values import TAG, FailedMarker, SkippedMarker, encode, has_placeholders
 
 SYSTEM_ELF = "__blumycelium__"
+MAX_COPIES = 1_000_000  # jobs one expansion may add to a run
 
 
 def run_system_job(store, job) -> object:
@@ -46,7 +49,7 @@ def expand(store, job, parameters: dict) -> None:
         parameters["iterable"]
     )
     try:
-        elements = list(iterable)
+        elements = list(itertools.islice(iterable, MAX_COPIES + 1))
     except TypeError:
         raise ExecutionError(
             "the loop at %s:%s iterates over %s %r, which is not iterable"
@@ -58,6 +61,9 @@ def expand(store, job, parameters: dict) -> None:
             )
         ) from None
     template = parameters["template"]
+    if elements and template.get("failure"):
+        raise _body_failed(job, template["failure"])
+    _check_size(job, len(elements), len(template["jobs"]))
     copies, iterations = _copies(store, job, template, elements)
     gather_job = template["gather"]["job"]["job"]
     gathered = [
@@ -74,6 +80,38 @@ def expand(store, job, parameters: dict) -> None:
     ):
         raise ExecutionError(
             "expand job %s lost its lease before it could store the expansion" % job.id
+        )
+
+
+def _body_failed(job, failure: dict) -> ExecutionError:
+    return ExecutionError(
+        "the body of the loop at %s:%s raised %s: %s when the flow was built,"
+        " before its elements were known; Python would raise it at the first"
+        " element. The error as it was raised:\n%s"
+        % (
+            job.site.get("file"),
+            job.site.get("line"),
+            failure["type"],
+            failure["message"],
+            failure["traceback"],
+        )
+    )
+
+
+def _check_size(job, elements: int, jobs: int) -> None:
+    if elements > MAX_COPIES or elements * jobs > MAX_COPIES:
+        raise ExecutionError(
+            "the loop at %s:%s would add %s%d elements x %d jobs to the run, more"
+            " than the %d jobs one loop may add; split the work into batches"
+            " (a task that handles a chunk of elements per call)"
+            % (
+                job.site.get("file"),
+                job.site.get("line"),
+                "more than " if elements > MAX_COPIES else "",
+                min(elements, MAX_COPIES),
+                jobs,
+                MAX_COPIES,
+            )
         )
 
 

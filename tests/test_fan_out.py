@@ -284,3 +284,90 @@ def test_a_job_whose_lazy_argument_skips_a_skipped_job_still_runs(load_flows):
     """)
     compiled, eager = run_both(module, module.f, "a b")
     assert compiled == eager == [1, 10]
+
+
+def test_a_loop_over_too_many_elements_fails_its_expand_job_clearly(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(n):
+            out = []
+            for i in range(calc.task_add(n)["sum"]):
+                out.append(calc.task_add(i))
+            return out
+    """)
+    run = module.f(10**9)
+    drain(module)
+    assert run.wait(timeout=30) == "failed"
+    (failure,) = run.failures()
+    assert "would add more than 1000000 elements x 1 jobs" in failure.message
+    assert "split the work into batches" in failure.message
+    assert len(run.jobs()) == 3  # the task, the expand and the gather jobs
+
+
+BODY_RAISES = """
+    LIMITS = {"small": 3}
+
+    @myc.flow
+    def f(text):
+        sizes = []
+        for word in words.task_split(text)["words"]:
+            sizes.append(calc.task_add(len(word), LIMITS["large"]))
+        lengths = [(w, 1 // 0) for w in words.task_split(text)["words"]]
+        return sizes, lengths
+"""
+
+
+def test_ordinary_code_raising_in_a_loop_body_is_fine_with_no_element(load_flows):
+    module = load_flows(BODY_RAISES)
+    compiled, eager = run_both(module, module.f, "")
+    assert compiled == eager == ([], [])
+
+
+def test_ordinary_code_raising_in_a_loop_body_fails_the_run_with_elements(
+    load_flows,
+):
+    module = load_flows(BODY_RAISES)
+    with pytest.raises(KeyError):
+        module.f.__wrapped__("a b")
+    run = module.f("a b")
+    drain(module)
+    assert run.wait(timeout=30) == "failed"
+    messages = sorted(f.message for f in run.failures())
+    assert len(messages) == 2
+    assert "raised KeyError: 'large' when the flow was built" in messages[0]
+    assert "raised ZeroDivisionError: integer division or modulo by zero" in (
+        messages[1]
+    )
+    assert 'LIMITS["large"]' in messages[0]  # the traceback shows the flow's line
+
+
+def test_a_generator_over_values_known_now_is_lazy_as_in_python(load_flows):
+    module = load_flows("""
+        import itertools
+
+        @myc.flow
+        def f(text):
+            names = text.split()
+            numbered = dict(zip(names, (calc.task_add(i) for i in itertools.count())))
+            total = sum(calc.task_add(len(n), 0)["sum"] for n in names)
+            first = next(calc.task_add(i, 100)["sum"] for i in range(10**9))
+            return {n: r["sum"] for n, r in numbered.items()}, total, first
+    """)
+    compiled, eager = run_both(module, module.f, "ab c")
+    assert compiled == eager == ({"ab": 1, "c": 2}, 3, 100)
+    run = module.f("ab c")
+    assert len(run.jobs()) == 5  # two numbered, two sized, one first
+
+
+def test_a_generator_over_values_known_now_filtering_on_a_result_is_refused(
+    load_flows,
+):
+    module = load_flows("""
+        @myc.flow
+        def f(n):
+            r = calc.task_add(n)
+            return list(x for x in range(3) if x < r["sum"])
+    """)
+    with pytest.raises(CompileError, match="has an `if` on a task result") as caught:
+        module.f.graph(1)
+    assert "write a list comprehension" in str(caught.value)

@@ -176,14 +176,6 @@ def test_comprehensions_over_a_result_fan_out_and_their_if_guards_jobs(load_flow
     assert run.result(timeout=10)[0] == [3, 4]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a starred name in the target of a loop over a task result is neither"
-    " refused nor unpacked as Python: `first, *rest` is compiled as"
-    " `first, rest`, so rest is the element's second item ('b' for 'abc'),"
-    " and the run gives ['b', 'e'] where the eager function gives"
-    " [['b', 'c'], ['e']]",
-)
 def test_a_starred_target_in_a_loop_over_a_result_unpacks_as_in_python(load_flows):
     module = load_flows("""
         @myc.flow
@@ -191,10 +183,30 @@ def test_a_starred_target_in_a_loop_over_a_result_unpacks_as_in_python(load_flow
             rests = []
             for first, *rest in words.task_split(text)["words"]:
                 rests.append(rest)
-            return rests
+            ends = [(a, z) for a, *_, z in words.task_split(text)["words"]]
+            return rests, ends
     """)
     compiled, eager = run_both(module, module.f, "abc de")
-    assert compiled == eager == [["b", "c"], ["e"]]
+    assert compiled == eager == ([["b", "c"], ["e"]], [("a", "c"), ("d", "e")])
+
+
+def test_an_element_that_does_not_unpack_fails_its_job_as_python_would(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            out = []
+            for a, b in words.task_split(text)["words"]:
+                out.append(calc.task_add(len(a + b)))
+            return out
+    """)
+    with pytest.raises(ValueError, match=r"too many values to unpack \(expected 2\)"):
+        module.f.__wrapped__("ab cde")
+    run = module.f("ab cde")
+    for elf in (module.words, module.calc, module.words, module.calc):
+        elf.start_jobs(raise_exceptions=False)
+    assert run.wait(timeout=30) == "failed"
+    messages = [f.message for f in run.failures()]
+    assert any("too many values to unpack (expected 2)" in m for m in messages)
 
 
 def test_a_helper_node_names_module_name_and_revision_and_static_calls_run_now(

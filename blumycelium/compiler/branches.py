@@ -448,7 +448,8 @@ def fan_out_obstacle(node: cst.For) -> str | None:
 
 
 def loop_target_names(target) -> list[str] | None:
-    """The names a ``for`` target binds, when it is names only."""
+    """The names a ``for`` target binds, when it is names only (one of them
+    may be starred: ``first, *rest``)."""
     if isinstance(target, cst.Name):
         return [target.value]
     if isinstance(target, (cst.Tuple, cst.List)):
@@ -459,3 +460,11 @@ def loop_target_names(target) -> list[str] | None:
             names.append(element.value.value)
         return names
     return None
+
+
+def starred_index(target) -> int:
+    """The position of the starred name of a ``for`` target; -1 when none."""
+    for index, element in enumerate(getattr(target, "elements", ())):
+        if isinstance(element, cst.StarredElement):
+            return index
+    return -1

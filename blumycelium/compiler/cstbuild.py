@@ -28,6 +28,8 @@ def literal(value) -> cst.BaseExpression:
     if value is None or isinstance(value, bool):
         return cst.Name(repr(value))
     if isinstance(value, int):
+        if value < 0:
+            return cst.UnaryOperation(cst.Minus(), cst.Integer(str(-value)))
         return cst.Integer(str(value))
     return cst.SimpleString(repr(value))
 

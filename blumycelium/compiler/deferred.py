@@ -275,6 +275,7 @@ class LoopFrame:
         self.id = frame_id
         self.site_id = site_id
         self.jobs: list[JobNode] = []
+        self.failure: dict | None = None  # what building the body raised
 
 
 class Element(Deferred):

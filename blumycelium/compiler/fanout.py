@@ -32,7 +32,10 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import traceback
 
+from ..errors import CompileError
+from ..evaluator import unpacked
 from ..values import TAG, Encoder
 from .branches import carried_refusal
 from .control import UNDEFINED
@@ -73,7 +76,9 @@ def for_stmt(iterable, body, get_state, set_state, carried, grown, site_id: int)
             set_state(
                 {n: _grown(v, frame) if n in grown else v for n, v in before.items()}
             )
-        body(Element(frame, iterable))
+        _build_template(frame, body, Element(frame, iterable))
+    if frame.failure is not None and set_state:
+        set_state(before)  # as after zero iterations; any element fails the run
     after = get_state() if get_state else {}
     gather = _fan_out(builder, frame, iterable, before, after, site_id)
     if set_state:
@@ -83,6 +88,24 @@ def for_stmt(iterable, body, get_state, set_state, carried, grown, site_id: int)
                 for name in before
             }
         )
+
+
+def _build_template(frame, body, element) -> None:
+    """Build the loop body once, for the template. Ordinary code in it that
+    raises (``1 / 0``, a missing key of a dict known now) would raise in
+    Python only if the loop ran at least once: the failure is kept with the
+    template, and the expansion fails when there is an element."""
+    try:
+        body(element)
+    except CompileError:
+        raise
+    except Exception as error:
+        frame.jobs = []
+        frame.failure = {
+            "type": type(error).__name__,
+            "message": str(error),
+            "traceback": "".join(traceback.format_exception(error)),
+        }
 
 
 def _grown(value, frame):
@@ -97,13 +120,19 @@ def _grown(value, frame):
     return value
 
 
-def comprehension(iterable, element, conditions, site_id: int, flat=False, pairs=False):
+def comprehension(
+    iterable, element, conditions, site_id: int, flat=False, pairs=False, lazy=False
+):
     """``[element(x) for x in iterable if c(x) ...]`` with ``conditions`` the
     ``if`` clauses in order. When ``flat``, ``element`` gives the list of an
     inner ``for`` clause and the lists are joined; when ``pairs``, the
-    elements are key-value pairs and the value is a dict."""
+    elements are key-value pairs and the value is a dict. When ``lazy`` (a
+    generator expression) over a value known now, a generator, as in Python;
+    over a task result, the list of the fan-out."""
     kind = (flat, pairs)
     builder = current_builder()
+    if lazy and not isinstance(iterable, Deferred):
+        return _lazy(iter(iterable), element, conditions, site_id, flat)
     if builder is None:
         items = [element(x) for x in iterable if all(c(x) for c in conditions or ())]
         return _shaped(items, kind, site_id)
@@ -112,18 +141,55 @@ def comprehension(iterable, element, conditions, site_id: int, flat=False, pairs
     frame = builder.new_frame(site_id)
     collected = Appended([], frame)
     with builder.looping(frame):
-        _collect(
-            builder,
+        _build_template(
+            frame,
+            lambda item: _collect(
+                builder, item, element, conditions, site_id, collected.items
+            ),
             Element(frame, iterable),
-            element,
-            conditions,
-            site_id,
-            collected.items,
         )
+    if frame.failure is not None:
+        collected.items.clear()
     gather = _fan_out(
         builder, frame, iterable, {_GATHER: []}, {_GATHER: collected}, site_id
     )
     return _shaped(_after_loop(_GATHER, [], collected, gather, site_id), kind, site_id)
+
+
+def _lazy(iterator, element, conditions, site_id: int, flat: bool):
+    """A generator expression over a value known now: elements are built
+    when they are asked for, as Python builds them."""
+    for item in iterator:
+        if not all(_lazy_test(condition(item), site_id) for condition in conditions):
+            continue
+        value = element(item)
+        if not flat:
+            yield value
+            continue
+        if isinstance(value, Deferred):
+            raise _not_lazy(site_id, "an inner `for` over a task result")
+        yield from value
+
+
+def _lazy_test(test, site_id: int):
+    if isinstance(test, Deferred):
+        raise _not_lazy(site_id, "an `if` on a task result")
+    return test
+
+
+def _not_lazy(site_id: int, what: str) -> FlowError:
+    return FlowError(
+        [
+            Diagnostic(
+                site(site_id),
+                "this generator expression over a value known now has %s; a"
+                " generator yields its elements one by one as they are asked"
+                " for, and whether this one yields needs the task result" % what,
+                "write a list comprehension [...], which keeps each element"
+                " under its condition until the run knows it",
+            )
+        ]
+    )
 
 
 def _collect(builder, item, element, conditions, site_id: int, into: list) -> None:
@@ -191,21 +257,27 @@ def _sum_of(lists: ast.expr) -> ast.expr:
     return ast.Call(ast.Name("sum", ast.Load()), [lists, ast.List([], ast.Load())], [])
 
 
-def unpack(item, count: int, site_id: int):
-    """``a, b = item`` in a loop body: an element is split by position."""
+def unpack(item, count: int, site_id: int, star: int = -1):
+    """``a, b = item`` (or ``a, *b = item`` with ``star`` 1) in a loop body:
+    an element split by position, checked as Python checks it."""
     if isinstance(item, Element):
         return tuple(
             _expr(
-                lambda a, i=i: ast.Subscript(a, ast.Constant(i), ast.Load()),
+                lambda a, i=i: ast.Subscript(
+                    ast.Call(
+                        ast.Name("unpacked", ast.Load()),
+                        [a, ast.Constant(count), ast.Constant(star)],
+                        [],
+                    ),
+                    ast.Constant(i),
+                    ast.Load(),
+                ),
                 site_id,
                 item,
             )
             for i in range(count)
         )
-    values = tuple(item)
-    if len(values) != count:
-        raise ValueError("expected %d values to unpack, got %d" % (count, len(values)))
-    return values
+    return unpacked(item, count, star)
 
 
 # -- the template and its two system jobs -------------------------------------------
@@ -242,6 +314,7 @@ def _template(frame, before: dict, after: dict, gather) -> dict:
             values[name] = encoder.encode(value)
     return {
         "loop": frame.id,
+        "failure": frame.failure,
         "jobs": [_template_job(job) for job in frame.jobs],
         "gather": {
             "job": encoder.encode(Ref(gather, None)),

@@ -32,11 +32,12 @@ def convert_for(transformer, original, updated, targets: list[str]) -> list:
     if isinstance(original.target, cst.Name):
         bind = "%s = __bm_item" % targets[0]
     else:
-        bind = "%s = %s.unpack(__bm_item, %d, %s)" % (
+        bind = "%s = %s.unpack(__bm_item, %d, %s, %d)" % (
             ", ".join(targets),
             OPS,
             len(targets),
             site.value,
+            branches.starred_index(original.target),
         )
     function = branches.branch_function(
         "__bm_body_%d" % number,
@@ -68,9 +69,10 @@ def convert_for(transformer, original, updated, targets: list[str]) -> list:
     return statements
 
 
-def convert_comprehension(transformer, updated, pairs: bool):
-    """The ``comprehension`` calls of a list (or generator, or dict, when
-    ``pairs``) comprehension; None when a clause is not one we convert."""
+def convert_comprehension(transformer, updated, pairs: bool, lazy: bool = False):
+    """The ``comprehension`` calls of a list (or generator, when ``lazy``, or
+    dict, when ``pairs``) comprehension; None when a clause is not one we
+    convert."""
     clauses = []
     node = updated.for_in
     while node is not None:
@@ -103,6 +105,7 @@ def convert_comprehension(transformer, updated, pairs: bool):
             site,
             literal(depth < len(clauses) - 1),
             literal(pairs and depth == 0),
+            literal(lazy and depth == 0),
         )
     return expression
 
@@ -118,7 +121,13 @@ def _of_element(target, body, site) -> cst.Lambda:
         ),
         [
             cst.Arg(
-                op("unpack", cst.Name("__bm_item"), literal(len(names)), site),
+                op(
+                    "unpack",
+                    cst.Name("__bm_item"),
+                    literal(len(names)),
+                    site,
+                    literal(branches.starred_index(target)),
+                ),
                 star="*",
             )
         ],

@@ -593,17 +593,17 @@ class FlowTransformer(MutationGuards, cst.CSTTransformer):
         return self._comprehension(updated_node, pairs=False)
 
     def leave_GeneratorExp(self, original_node, updated_node):
-        return self._comprehension(updated_node, pairs=False)
+        return self._comprehension(updated_node, pairs=False, lazy=True)
 
     def leave_DictComp(self, original_node, updated_node):
         return self._comprehension(updated_node, pairs=True)
 
-    def _comprehension(self, updated_node, pairs: bool):
+    def _comprehension(self, updated_node, pairs: bool, lazy: bool = False):
         """Comprehensions in the flow are built by ``comprehension`` calls,
         which fan out over task results (see ``loops.py``)."""
         if self._skip() or not self.frames:
             return updated_node
-        converted = loops.convert_comprehension(self, updated_node, pairs)
+        converted = loops.convert_comprehension(self, updated_node, pairs, lazy)
         if converted is None:
             return updated_node
         return keep_parens(updated_node, converted)

@@ -100,6 +100,7 @@ _STRUCTURAL = frozenset(
     {"len", "list", "tuple", "dict", "zip", "enumerate", "reversed"}
 )
 _LAZY_ITERATORS = (types.GeneratorType, map, filter, zip, enumerate, reversed)
+_LAZY_BUILTINS = frozenset({"zip", "enumerate"})
 _STORING_METHODS = {
     list: {"append", "insert", "extend", "__setitem__"},
     dict: {"__setitem__", "setdefault", "update"},
@@ -469,7 +470,7 @@ def call(function, site_id: int, /, *args, **kwargs):
         return _call_builtin(name, function, args, kwargs, site_id)
     if _in_branch():
         _refuse_change_in_branch(function, site_id)
-    if _accepts_deferred(function):
+    if _accepts_deferred(function) or _hands_on(function, args):
         return function(*args, **kwargs)
     if isinstance(function, types.BuiltinFunctionType):
         args = _materialized(args)  # so that deferred items can be seen
@@ -568,6 +569,12 @@ def _call_expr(function: Expr, args, kwargs, site_id: int) -> Expr:
 
 
 def _call_builtin(name, function, args, kwargs, site_id: int):
+    if name in _LAZY_BUILTINS and not any(
+        isinstance(a, Deferred) for a in (*args, *kwargs.values())
+    ):
+        # zip() and enumerate() of values known now stay lazy, as in Python:
+        # their items may hold task results and flow on as such
+        return within(site_id, function, args, kwargs)
     args = _materialized(args)
     if not _has_deferred(args, kwargs):
         return within(site_id, function, args, kwargs)
@@ -650,6 +657,14 @@ def _accepts_deferred(function) -> bool:
     owner = getattr(function, "__self__", None)
     storing = _STORING_METHODS.get(type(owner))
     return storing is not None and getattr(function, "__name__", "") in storing
+
+
+def _hands_on(function, args) -> bool:
+    """``next(g)``/``iter(g)`` of a generator the flow made: the items are
+    handed on untouched (and the generator stays lazy)."""
+    return (function is next or function is iter) and not any(
+        isinstance(a, Deferred) for a in args
+    )
 
 
 def _has_deferred(args, kwargs) -> bool:
