@@ -444,3 +444,22 @@ def regions(text):
     dot = compile_command(path, "--format", "dot").stdout
     assert 'label="fan-out: for word in parts[\\"words\\"]  (line' in dot
     assert 'label="guarded: if word == \\"x\\"  (line' in dot
+
+
+def readme_flows() -> list[str]:
+    """README's python examples that define a flow over the prelude's elves."""
+    text = (ROOT / "README.md").read_text()
+    blocks = text.split("```python\n")[1:]
+    codes = [block.split("```", 1)[0] for block in blocks]
+    return [c for c in codes if "@myc.flow" in c and "calc." in c and "class " not in c]
+
+
+def test_readme_flow_examples_preview_without_errors(tmp_path):
+    examples = readme_flows()
+    assert any("def triage" in code for code in examples)
+    for number, code in enumerate(examples):
+        path = tmp_path / ("readme_%d.py" % number)
+        path.write_text(PRELUDE + code)
+        done = compile_command(path)
+        assert done.returncode == 0, code + done.stdout + done.stderr
+        assert "error" not in done.stderr, done.stderr

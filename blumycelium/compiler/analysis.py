@@ -258,18 +258,25 @@ class _Analyser(ValueAnalysis):
             self.local_functions.update(
                 t.target.value for t in node.targets if isinstance(t.target, cst.Name)
             )
+        pairs = _paired(node)
+        if pairs:  # a, b = [], f(x): each name gets its own value
+            values = [(t, e, self.value(e)) for t, e in pairs]
+            for target, element, value in values:
+                self.assign(target, self.stored(value, element), node)
+            return
         value = self.value(node.value)
-        flowing = Flowing(self.materialize(value, node.value), False, value.container)
+        flowing = self.stored(value, node.value)
         for target in node.targets:
             self.assign(target.target, flowing, node)
+
+    def stored(self, value: Flowing, node) -> Flowing:
+        """What a name assigned ``value`` (written as ``node``) holds."""
+        return Flowing(self.materialize(value, node), False, value.container)
 
     def statement_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:
             value = self.value(node.value)
-            flowing = Flowing(
-                self.materialize(value, node.value), False, value.container
-            )
-            self.assign(node.target, flowing, node)
+            self.assign(node.target, self.stored(value, node.value), node)
 
     def statement_AugAssign(self, node: cst.AugAssign) -> None:
         target = self.value(node.target)
@@ -495,3 +502,21 @@ def _after():
     from .graph import after
 
     return after
+
+
+def _paired(node: cst.Assign) -> list | None:
+    """``a, b = x, y``: the targets paired with the values, when both sides
+    are displays of the same length without a starred item."""
+    if len(node.targets) != 1:
+        return None
+    target, value = node.targets[0].target, node.value
+    kinds = (cst.Tuple, cst.List)
+    if not (isinstance(target, kinds) and isinstance(value, kinds)):
+        return None
+    if len(target.elements) != len(value.elements):
+        return None
+    if any(
+        isinstance(e, cst.StarredElement) for e in (*target.elements, *value.elements)
+    ):
+        return None
+    return [(t.value, v.value) for t, v in zip(target.elements, value.elements)]

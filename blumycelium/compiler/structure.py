@@ -99,10 +99,15 @@ class Flowing:
         return Flowing(self.sources | other.sources, True)
 
     def merge(self, other: Flowing) -> Flowing:
+        """Either value (after branches or loop iterations). A container
+        merged with a static value (the empty list it started as) stays a
+        container."""
         return Flowing(
             self.sources | other.sources,
             self.compound or other.compound,
-            self.container and other.container,
+            (self.container or other.container)
+            and (self.container or not self.sources)
+            and (other.container or not other.sources),
         )
 
 
