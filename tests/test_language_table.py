@@ -277,12 +277,6 @@ def test_closures_defaults_star_args_and_kwargs_behave_as_in_the_eager_function(
     assert run_both(module, module.flow, 1) == (([12, 12], ["t"], {}),) * 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the compiled function keeps the defaults the flow had when it was"
-    " decorated: after `f.__defaults__ = (7,)` and a new __kwdefaults__ the"
-    " eager function gives ([15, 45], ['new'], {}), the run ([12, 12], [], {})",
-)
 def test_defaults_set_after_the_flow_is_defined_apply_to_runs_too(load_flows):
     module = load_flows(CLOSURES)
     module.set_bonus(10)
@@ -374,12 +368,6 @@ def test_constructs_the_table_rejects_are_refused_with_its_message(
         module.f.graph()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="update() on a whole task result is refused with another message:"
-    " \"a task result has no attribute 'update'; its values are read by key\""
-    " and the hint \"write result['update']\"",
-)
 def test_update_on_a_whole_result_is_refused_as_a_change_of_a_snapshot(load_flows):
     module = load_flows(ECHO + REFUSED_FLOW % '    parts.update({"j": 2})')
     with pytest.raises(CompileError, match=CHANGES % ("update", r"Words\.task_split")):

@@ -50,6 +50,16 @@ class CompiledFlow:
     source: FlowSource
     rewritten: RewrittenFlow
     graph_function: object
+    original: object = None
+
+    def call(self, args: tuple, kwargs: dict):
+        """Run the graph-building function with the original's defaults as
+        they are now (they may be reassigned after the flow is defined)."""
+        function = self.graph_function
+        if self.original is not None:
+            function.__defaults__ = self.original.__defaults__
+            function.__kwdefaults__ = self.original.__kwdefaults__
+        return function(*args, **kwargs)
 
     @property
     def revision(self) -> str:
@@ -71,7 +81,7 @@ class CompiledFlow:
         builder.inlined.append((self.key, self.name))
         with builder:
             try:
-                value = self.graph_function(*args, **kwargs)
+                value = self.call(args, kwargs)
             except BaseException as error:
                 if builder.errors and error is not builder.errors[0]:
                     raise builder.errors[0] from error
@@ -108,4 +118,4 @@ def compile_flow(function) -> CompiledFlow:
             "flow %s rewritten for graph building:\n%s", source.name, rewritten.code
         )
     graph_function = materialize(rewritten, function, source.file)
-    return CompiledFlow(function.__name__, source, rewritten, graph_function)
+    return CompiledFlow(function.__name__, source, rewritten, graph_function, function)

@@ -411,7 +411,7 @@ def _slice_expr(value, key, site_id: int) -> Expr:
 def attribute(value, name: str, site_id: int):
     if not isinstance(value, Deferred):
         return builtins.getattr(value, name)
-    if isinstance(value, TaskResult):
+    if isinstance(value, TaskResult) and name not in MUTATING_METHODS:
         raise FlowError(
             [
                 Diagnostic(
@@ -531,7 +531,7 @@ def _inline_flow(flow, args, kwargs, site_id: int):
     builder.inlining.append(site_id)
     builder.inlined.append((compiled.key, compiled.name))
     try:
-        return compiled.graph_function(*args, **kwargs)
+        return compiled.call(args, kwargs)
     finally:
         builder.inlining.pop()
         builder.inlined.pop()
