@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from datetime import datetime
@@ -33,12 +34,15 @@ from . import views
 from .console import Console
 from .errors import BlumyceliumError
 from .progress import ProgressBar
+from .store.base import JOB_STATUSES
+from .urls import resolve_url, sqlite_path
 from .worker_command import CommandError, run_worker
 
 
 def main(argv=None) -> int:
     parser = _parser()
     options = parser.parse_args(argv)
+    options.url = getattr(options, "url", None) or options.global_url
     if not getattr(options, "command", None):
         parser.print_help()
         return 2
@@ -54,6 +58,9 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `blumycelium jobs | head`: the reader is gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
         type=str.upper,
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="DEBUG, INFO, WARNING (default) or ERROR",
+    )
+    parser.add_argument(
+        "--url", dest="global_url", help="the mycelium URL, for any command"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
@@ -128,7 +138,7 @@ def _add_views(commands, listing) -> None:
     jobs = _command(commands, "jobs", listing, _jobs, "jobs, filtered")
     jobs.add_argument("--run")
     jobs.add_argument("--elf")
-    jobs.add_argument("--status")
+    jobs.add_argument("--status", choices=JOB_STATUSES)
     job = _command(
         commands,
         "job",
@@ -204,9 +214,21 @@ def _date(text: str) -> float:
 
 
 def _store(options):
+    """The store the command looks at; an SQLite file must exist already
+    (only ``worker`` and flows create one)."""
     from .mycelium import Mycelium
 
+    _check_exists(options.url)
     return Mycelium(options.url).store
+
+
+def _check_exists(url) -> None:
+    path = sqlite_path(resolve_url(url))
+    if path is not None and not os.path.exists(path):
+        raise CommandError(
+            "no mycelium at %s (the file does not exist); pass --url or set"
+            " BLUMYCELIUM_URL" % path
+        )
 
 
 def _output(options, data, show) -> int:
@@ -288,6 +310,12 @@ def _watch(options) -> int:
 
 
 def _cancel(options) -> int:
+    run = _store(options).get_run(options.run)
+    if run.is_finished:
+        print(
+            "run %s has already finished (%s); nothing to cancel" % (run.id, run.status)
+        )
+        return 0
     cancelled = _open_run(options, options.run).cancel()
     print("run %s cancelled: %d jobs will not run" % (options.run, cancelled))
     return 0
@@ -313,4 +341,5 @@ def _purge(options) -> int:
 def _open_run(options, run_id):
     from .mycelium import Mycelium
 
+    _check_exists(options.url)
     return Mycelium(options.url).run(run_id)

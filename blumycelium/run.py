@@ -16,6 +16,7 @@ import time
 from .develop import develop_templates
 from .errors import RunFailedError
 from .progress import ProgressBar
+from .system_jobs import SYSTEM_ELF
 
 logger = logging.getLogger(__name__)
 
@@ -136,15 +137,13 @@ class Run:
         failure = failures[-1] if failures else None
         site = job.site
         message = (
-            "run %s of flow %s failed: job %s (%s.%s, elf %r) created at"
+            "run %s of flow %s failed: job %s (%s) created at"
             " %s:%s in flow %s raised %s: %s"
             % (
                 self.id,
                 record.flow,
                 job.id,
-                _class_of(store, job),
-                job.task,
-                job.elf_uid,
+                _described(store, job),
                 site.get("file"),
                 site.get("line"),
                 site.get("flow"),
@@ -158,6 +157,12 @@ class Run:
         if failure and failure.traceback:
             message += "\n\nTraceback of the task:\n" + failure.traceback.rstrip()
         return RunFailedError(message, self.id, job, failure)
+
+
+def _described(store, job) -> str:
+    if job.elf_uid == SYSTEM_ELF:
+        return "the %s job of a loop over a task result" % job.task
+    return "%s.%s, elf %r" % (_class_of(store, job), job.task, job.elf_uid)
 
 
 def _class_of(store, job) -> str:

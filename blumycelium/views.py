@@ -425,11 +425,12 @@ def show_graph(console, graph: dict) -> None:
             counts_text(run["counts"]) or "no jobs",
         )
     )
+    ids = {j["index"]: j["id"] for j in graph["jobs"]}
     waits: dict = {}
     for edge in graph["edges"]:
-        waits.setdefault(edge["to"], []).append(str(edge["from"]))
+        waits.setdefault(edge["to"], []).append(str(ids.get(edge["from"], "?")))
     console.table(
-        ["#", "JOB", "TASK", "ELF", "STATUS", "SECONDS", "WAITS FOR", "CALL SITE"],
+        ["#", "JOB", "TASK", "ELF", "STATUS", "SECONDS", "WAITS FOR JOBS", "CALL SITE"],
         [
             [
                 j["index"],

@@ -227,6 +227,41 @@ def test_errors_are_one_line_and_a_non_zero_exit(filled, tmp_path):
         assert "Traceback" not in finished.stderr
 
 
+def test_small_things_an_operator_trips_on(filled, tmp_path):
+    url = filled["BLUMYCELIUM_URL"]
+    bare = {k: v for k, v in filled.items() if k != "BLUMYCELIUM_URL"}
+    listed = _run(bare, "--url", url, "runs", "--json")  # --url before the command
+    assert [r["id"] for r in json.loads(listed.stdout)] == ["4", "3", "2", "1"]
+    finished = _run(filled, "cancel", "1")
+    assert "run 1 has already finished (done); nothing to cancel" in finished.stdout
+    assert json.loads(_run(filled, "runs", "--json").stdout)[3]["status"] == "done"
+    bogus = _run(filled, "jobs", "--status", "bogus")
+    assert bogus.returncode == 2 and "invalid choice: 'bogus'" in bogus.stderr
+    empty = subprocess.run(
+        [sys.executable, "-m", "blumycelium", "runs"],
+        env=bare,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert empty.returncode == 2
+    assert "no mycelium at %s" % (tmp_path / "mycelium.db") in empty.stderr
+    assert os.listdir(tmp_path) == []  # looking created nothing
+    reader_gone = subprocess.Popen(
+        [sys.executable, "-m", "blumycelium", "jobs"],
+        env=filled,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reader_gone.stdout.close()  # before the command writes: its writes fail
+    stderr = reader_gone.stderr.read()
+    assert reader_gone.wait(timeout=60) == 141
+    assert stderr == ""
+
+
 def test_worker_processes_are_supervised_and_stopped_together(workshop, workers):
     run = workshop.many_noops(200)
     supervisor = workers.start("tests.fixtures.workshop:adder", "--processes", "3")
