@@ -16,6 +16,8 @@ through the callable the caller passes.
 
 from __future__ import annotations
 
+import re
+
 from .errors import ExecutionError, ExpressionError
 from .evaluator import evaluate, shown
 from .expressions import load_helper
@@ -123,9 +125,11 @@ class Developer:
                 # an input a skipped job or a failed branch left: the
                 # expression has no value either; develop() reports the cause
                 return poison
-            raise self._failed(marker, error) from error
+            raise self._failed(marker, error, inputs) from error
 
-    def _failed(self, marker: ExprMarker, error: Exception) -> ExpressionError:
+    def _failed(
+        self, marker: ExprMarker, error: Exception, inputs: dict
+    ) -> ExpressionError:
         if isinstance(error, ExpressionError):
             return ExpressionError(
                 "%s%s (flow line %d)" % (self.where, error, marker.line)
@@ -134,13 +138,23 @@ class Developer:
             "%sthe expression %s (flow line %d, column %d) failed: %s: %s"
             % (
                 self.where,
-                shown(marker.code),
+                shown(_with_helper_names(marker.code, inputs)),
                 marker.line,
                 marker.column,
                 type(error).__name__,
                 error,
             )
         )
+
+
+def _with_helper_names(code: str, inputs: dict) -> str:
+    """The code with each expression helper's input (``_0``) written as the
+    helper's module and name, for messages."""
+    for name, value in inputs.items():
+        if callable(value) and hasattr(value, "__qualname__"):
+            label = "%s:%s" % (value.__module__, value.__qualname__)
+            code = re.sub(r"\b%s\b" % re.escape(name), label, code)
+    return code
 
 
 def _poison_in(inputs: dict):

@@ -108,3 +108,21 @@ def test_the_preview_shows_a_helper_on_results_as_an_expression(tmp_path):
     finished = compile_command(path)
     assert finished.returncode == 0, finished.stderr
     assert 'e1   expr initials(parts["words"])' in finished.stdout
+
+
+def test_a_helper_that_raises_is_named_in_the_failure(load_flows):
+    module = load_flows("""
+        from tests.fixtures.helpers import clamp
+
+        @myc.flow
+        def f(text):
+            parts = words.task_split(text)
+            return calc.task_add(clamp(parts["words"][0]))["sum"]
+    """)
+    run = module.f("quiet words")
+    for elf in (module.words, module.calc):
+        elf.start_jobs(raise_exceptions=False)
+    assert run.wait(timeout=30) == "failed"
+    [failure] = run.failures()
+    assert "the expression 'tests.fixtures.helpers:clamp(_1[0])'" in failure.message
+    assert "TypeError" in failure.message
