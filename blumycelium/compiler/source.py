@@ -15,7 +15,8 @@ import textwrap
 from dataclasses import dataclass
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange
+from libcst.metadata.position_provider import PositionProvidingCodegenState
 
 from ..errors import CompileError
 from .diagnostics import Diagnostic, SourceSpan
@@ -57,12 +58,8 @@ class ParsedFlow:
     """A parsed flow: the module holding its ``def`` and node positions."""
 
     source: FlowSource
-    wrapper: MetadataWrapper
+    module: cst.Module
     positions: dict
-
-    @property
-    def module(self) -> cst.Module:
-        return self.wrapper.module
 
     @property
     def function(self) -> cst.FunctionDef:
@@ -133,9 +130,27 @@ def parse_flow(source: FlowSource) -> ParsedFlow:
             source.file, line, error.raw_column, line, error.raw_column + 1, source.name
         )
         raise CompileError([Diagnostic(span, "syntax error: %s" % error.message)])
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
-    return ParsedFlow(source, wrapper, positions)
+    return ParsedFlow(source, module, node_positions(module))
+
+
+class _Positions:
+    """Where libcst's position-recording code generation leaves positions."""
+
+    def __init__(self):
+        self._computed: dict = {}
+
+
+def node_positions(module: cst.Module) -> dict:
+    """Each node's syntactic range (as libcst's PositionProvider gives it),
+    from one code generation, without the metadata machinery's extra walk."""
+    sink = _Positions()
+    state = PositionProvidingCodegenState(
+        default_indent=module.default_indent,
+        default_newline=module.default_newline,
+        provider=sink,
+    )
+    module._codegen(state)
+    return sink._computed
 
 
 def _first_indent(text: str) -> int:
