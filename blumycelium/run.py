@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import time
 
+from .compiler.graph import SYSTEM_ELF
 from .develop import develop_templates
 from .errors import RunFailedError
 from .progress import ProgressBar
-from .system_jobs import SYSTEM_ELF
 
 logger = logging.getLogger(__name__)
 
