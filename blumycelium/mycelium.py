@@ -19,7 +19,7 @@ import inspect
 import logging
 
 from .errors import CompileError, NotStorableError, StoreError
-from .urls import check_sqlite_directory, resolve_url
+from .urls import check_sqlite_directory, redact_url, resolve_url
 from .values import encode
 
 logger = logging.getLogger(__name__)
@@ -52,14 +52,19 @@ class Mycelium:
         self._registered: set = set()
 
     def __repr__(self) -> str:
-        return "Mycelium(%r)" % self.url
+        return "Mycelium(%r)" % self.public_url
+
+    @property
+    def public_url(self) -> str:
+        """The URL without its password, for messages and logs."""
+        return redact_url(self.url)
 
     @property
     def store(self):
         if is_preview():
             raise StoreError(
                 "the mycelium %s is not opened while previewing flows;"
-                " move store calls under `if __name__ == '__main__':`" % self.url
+                " move store calls under `if __name__ == '__main__':`" % self.public_url
             )
         if self._store is None:
             from .store import open_store
@@ -67,7 +72,7 @@ class Mycelium:
             store = open_store(self.url)
             store.init()
             self._store = store
-            logger.info("mycelium opened: %s", self.url)
+            logger.info("mycelium opened: %s", self.public_url)
         return self._store
 
     # -- flows and runs -------------------------------------------------------
@@ -143,7 +148,8 @@ class Mycelium:
         if getattr(elf.mycelium, "url", None) != self.url:
             return (
                 "elf %r belongs to %s, but the flow submits to %s; its worker"
-                " would never see the job" % (elf.uid, elf.mycelium.url, self.url)
+                " would never see the job"
+                % (elf.uid, redact_url(elf.mycelium.url), self.public_url)
             )
         return ""
 
@@ -217,6 +223,46 @@ class Mycelium:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+class ArangoMycelium(Mycelium):
+    """The seed-era form: the mycelium in the ArangoDB database ``name``.
+
+    ``connection`` is an ``ArangoConnection`` (from
+    ``blumycelium.store.arango_connection``: a python-arango ``ArangoClient``
+    with a user name and a password), or the ``ArangoClient`` itself, with
+    ``username`` (default ``root``) and ``password`` (default
+    ``BLUMYCELIUM_ARANGO_PASSWORD``) as keywords. Nothing is sent to the
+    server until first use. As in the original, the database is not created
+    on first use: ``init(init_db=True)`` creates it, with its collections,
+    graphs and indexes; ``users_to_create`` (dicts of ``username`` and
+    ``password``) get read-write access to it.
+
+    Build the client in the process that uses it: its HTTP sessions are not
+    shared safely with a forked child.
+    """
+
+    def __init__(self, connection, name: str, *, username=None, password=None):
+        from .store.arango import ArangoBackend
+        from .store.arango_connection import ArangoConnection, require_driver
+
+        require_driver()
+        if not isinstance(connection, ArangoConnection):
+            connection = ArangoConnection(connection, username or "root", password)
+        backend = ArangoBackend(connection, name, create_database=False)
+        super().__init__(backend.url)
+        self._store = backend
+
+    def __repr__(self) -> str:
+        return "ArangoMycelium(%r)" % self.public_url
+
+    def init(self, init_db: bool = True, users_to_create=None):
+        """Create the database (when ``init_db``), its collections, graphs
+        and indexes if missing (idempotent), and the users; return self."""
+        self.store.init(create_database=init_db)
+        if users_to_create:
+            self.store.create_users(users_to_create)
+        return self
 
 
 def _job_documents(graph) -> list:

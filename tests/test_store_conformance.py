@@ -24,12 +24,43 @@ from blumycelium.store.base import (
 SITE = {"file": "flows.py", "line": 3, "column": 5, "flow": "f"}
 
 
-@pytest.fixture(params=["sqlite"])
-def backend(request, tmp_path):
-    store = open_store("sqlite:///" + str(tmp_path / "conformance.db"))
+ARANGO_URL_VARIABLE = "BLUMYCELIUM_ARANGO_URL"
+
+
+@pytest.fixture(params=["sqlite", "arango"])
+def backend(request, tmp_path, monkeypatch):
+    if request.param == "arango":
+        store = _arango_store(monkeypatch)
+    else:
+        store = open_store("sqlite:///" + str(tmp_path / "conformance.db"))
     store.init()
     yield store
     store.close()
+    if request.param == "arango":
+        store.drop_database()
+
+
+def _arango_store(monkeypatch):
+    """A throwaway database on the server BLUMYCELIUM_ARANGO_URL names; its
+    password goes to the environment, so that other processes reopen the
+    store from its password-free URL. Skipped unless one is configured."""
+    import uuid
+
+    from blumycelium.urls import PASSWORD_VARIABLE, parse_arango_url
+
+    url = os.environ.get(ARANGO_URL_VARIABLE)
+    if not url:
+        pytest.skip(
+            "ArangoDB not configured: set %s=arango://user:password@host:8529/name"
+            " to run the store conformance suite against a live server"
+            % ARANGO_URL_VARIABLE
+        )
+    location = parse_arango_url(url)
+    if location is None:
+        pytest.fail("%s is not an arango:// URL" % ARANGO_URL_VARIABLE)
+    monkeypatch.setenv(PASSWORD_VARIABLE, location.password)
+    name = "blumycelium_test_%s" % uuid.uuid4().hex[:12]
+    return open_store(location.with_database(name).public())
 
 
 def job(index, elf="worker", deps=(), task="task_run", params=None):
