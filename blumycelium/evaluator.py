@@ -73,6 +73,7 @@ METHODS = {
 }
 METHOD_NAMES = frozenset().union(*METHODS.values())
 
+
 # Methods that change their object: a deferred value is a snapshot of a job's
 # result, so the compiler refuses them with a hint instead of losing the change.
 def unpacked(value, count: int, star: int = -1) -> tuple:

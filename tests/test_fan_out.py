@@ -335,8 +335,8 @@ def test_ordinary_code_raising_in_a_loop_body_fails_the_run_with_elements(
     messages = sorted(f.message for f in run.failures())
     assert len(messages) == 2
     assert "raised KeyError: 'large' when the flow was built" in messages[0]
-    assert "raised ZeroDivisionError: integer division or modulo by zero" in (
-        messages[1]
+    assert (
+        "raised ZeroDivisionError: integer division or modulo by zero" in (messages[1])
     )
     assert 'LIMITS["large"]' in messages[0]  # the traceback shows the flow's line
 
