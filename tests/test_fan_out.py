@@ -371,3 +371,23 @@ def test_a_generator_over_values_known_now_filtering_on_a_result_is_refused(
     with pytest.raises(CompileError, match="has an `if` on a task result") as caught:
         module.f.graph(1)
     assert "write a list comprehension" in str(caught.value)
+
+
+def test_a_generator_over_a_result_kept_in_a_name_is_refused(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def twice(text):
+            found = words.task_split(text)["words"]
+            sizes = (len(w) for w in found)
+            return sum(sizes) + sum(sizes)
+
+        @myc.flow
+        def consumed(text):
+            found = words.task_split(text)["words"]
+            return sum(len(w) for w in found), any(w == "b" for w in found)
+    """)
+    with pytest.raises(CompileError, match="a generator kept in a name") as caught:
+        module.twice.graph("a bc")
+    assert "write a list comprehension" in str(caught.value)
+    compiled, eager = run_both(module, module.consumed, "a bc")
+    assert compiled == eager == (3, False)

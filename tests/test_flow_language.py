@@ -510,3 +510,38 @@ def test_a_skipped_branch_needs_no_worker_of_its_elves(load_flows):
     module.calc.start_jobs()
     assert run.wait(timeout=5) == "done"
     assert [j.status for j in run.jobs()] == ["done", "skipped"]
+
+
+def test_after_takes_lists_of_results_and_refuses_what_cannot_be_waited_for(
+    load_flows,
+):
+    module = load_flows("""
+        @myc.flow
+        def listed(x):
+            shown = [words.task_show(i) for i in range(3)]
+            with after(shown):
+                total = calc.task_add(x)
+            return total["sum"]
+
+        @myc.flow
+        def one_branch(x):
+            r = calc.task_add(x)
+            if r["sum"] > 2:
+                s = words.task_show(r["sum"])
+            with after(s):
+                t = calc.task_add(0)
+            return t["sum"]
+
+        @myc.flow
+        def static(x):
+            with after(x):
+                t = calc.task_add(x)
+            return t["sum"]
+    """)
+    graph = module.listed.graph(1)
+    assert graph.jobs[-1].dependencies == {0, 1, 2}
+    with pytest.raises(CompileError, match="'s' is assigned in only one branch"):
+        module.one_branch.graph(1)
+    with pytest.raises(CompileError, match=r"found int 1, which is known now") as e:
+        module.static.graph(1)
+    assert "with after(x):" in str(e.value)

@@ -121,18 +121,21 @@ def _grown(value, frame):
 
 
 def comprehension(
-    iterable, element, conditions, site_id: int, flat=False, pairs=False, lazy=False
+    iterable, element, conditions, site_id: int, flat=False, pairs=False, generator=""
 ):
     """``[element(x) for x in iterable if c(x) ...]`` with ``conditions`` the
     ``if`` clauses in order. When ``flat``, ``element`` gives the list of an
     inner ``for`` clause and the lists are joined; when ``pairs``, the
-    elements are key-value pairs and the value is a dict. When ``lazy`` (a
-    generator expression) over a value known now, a generator, as in Python;
-    over a task result, the list of the fan-out."""
+    elements are key-value pairs and the value is a dict. A generator
+    expression over a value known now is a generator, as in Python; over a
+    task result, the list of the fan-out, which stands for the generator only
+    where a call consumes it at once (``sum(x for x in ...)``)."""
     kind = (flat, pairs)
     builder = current_builder()
-    if lazy and not isinstance(iterable, Deferred):
+    if generator and not isinstance(iterable, Deferred):
         return _lazy(iter(iterable), element, conditions, site_id, flat)
+    if generator == "kept" and builder is not None:
+        raise _kept_generator(site_id, iterable)
     if builder is None:
         items = [element(x) for x in iterable if all(c(x) for c in conditions or ())]
         return _shaped(items, kind, site_id)
@@ -154,6 +157,23 @@ def comprehension(
         builder, frame, iterable, {_GATHER: []}, {_GATHER: collected}, site_id
     )
     return _shaped(_after_loop(_GATHER, [], collected, gather, site_id), kind, site_id)
+
+
+def _kept_generator(site_id: int, iterable) -> FlowError:
+    return FlowError(
+        [
+            Diagnostic(
+                site(site_id),
+                "this generator expression runs over %s, so its elements are"
+                " known only at run time, as one list; a generator kept in a"
+                " name could be consumed twice or in part, which a list cannot"
+                " mimic" % iterable.origin(),
+                "write a list comprehension [...], or pass the generator"
+                " straight to the call that consumes it, e.g. sum(x for x in"
+                " ...)",
+            )
+        ]
+    )
 
 
 def _lazy(iterator, element, conditions, site_id: int, flat: bool):

@@ -28,8 +28,10 @@ from .deferred import (
     FlowError,
     LoopFrame,
     TaskResult,
+    Unassigned,
     check_same_call,
     current_builder,
+    span_from_stack,
 )
 from .diagnostics import Diagnostic, SourceSpan, site
 
@@ -310,11 +312,20 @@ class AfterScope:
         self.jobs = set()
         if current_builder() is None:
             return  # the eager flow: ordering is the program's own order
-        for value in waited:
+        for value in _flattened(waited):
+            if isinstance(value, Unassigned):
+                value.refuse()
             if not isinstance(value, Deferred):
-                raise TypeError(
-                    "after() takes task results, found %s %r"
-                    % (type(value).__name__, value)
+                raise FlowError(
+                    [
+                        Diagnostic(
+                            span_from_stack(),
+                            "after() takes task results (or lists of them), found"
+                            " %s %r, which is known now: there is nothing to wait"
+                            " for" % (type(value).__name__, value),
+                            "name the result of the task call to wait for",
+                        )
+                    ]
                 )
             for job in value.jobs():
                 check_same_call(job)
@@ -330,6 +341,14 @@ class AfterScope:
         builder = current_builder()
         if builder is not None:
             builder.after_stack.pop()
+
+
+def _flattened(values):
+    for value in values:
+        if type(value) in (list, tuple):
+            yield from _flattened(value)
+        else:
+            yield value
 
 
 def after(*results) -> AfterScope:

@@ -69,10 +69,11 @@ def convert_for(transformer, original, updated, targets: list[str]) -> list:
     return statements
 
 
-def convert_comprehension(transformer, updated, pairs: bool, lazy: bool = False):
-    """The ``comprehension`` calls of a list (or generator, when ``lazy``, or
-    dict, when ``pairs``) comprehension; None when a clause is not one we
-    convert."""
+def convert_comprehension(transformer, updated, pairs: bool, generator: str = ""):
+    """The ``comprehension`` calls of a list (or dict, when ``pairs``)
+    comprehension, or of a generator expression (``generator`` says whether
+    it is a call's only argument, "consumed", or "kept"); None when a clause
+    is not one we convert."""
     clauses = []
     node = updated.for_in
     while node is not None:
@@ -105,7 +106,7 @@ def convert_comprehension(transformer, updated, pairs: bool, lazy: bool = False)
             site,
             literal(depth < len(clauses) - 1),
             literal(pairs and depth == 0),
-            literal(lazy and depth == 0),
+            literal(generator if depth == 0 else ""),
         )
     return expression
 

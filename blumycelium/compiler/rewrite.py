@@ -117,6 +117,7 @@ class FlowTransformer(MutationGuards, cst.CSTTransformer):
         self.comp_fors: dict[int, tuple] = {}
         self.scopes: list[tuple] = []  # see mutation.py
         self.scope_sites: dict[int, cst.Integer] = {}
+        self.consumed_generators: set[int] = set()  # f(x for x in ...)
 
     # -- bookkeeping ---------------------------------------------------------------
 
@@ -346,6 +347,10 @@ class FlowTransformer(MutationGuards, cst.CSTTransformer):
             value = self.guarded_root(value, site)
         call = op("attribute", value, literal(updated_node.attr.value), site)
         return keep_parens(updated_node, call)
+
+    def visit_Call(self, node) -> None:
+        if len(node.args) == 1 and isinstance(node.args[0].value, cst.GeneratorExp):
+            self.consumed_generators.add(id(node.args[0].value))
 
     def leave_Call(self, original_node, updated_node):
         if self._skip():
@@ -593,17 +598,19 @@ class FlowTransformer(MutationGuards, cst.CSTTransformer):
         return self._comprehension(updated_node, pairs=False)
 
     def leave_GeneratorExp(self, original_node, updated_node):
-        return self._comprehension(updated_node, pairs=False, lazy=True)
+        consumed = id(original_node) in self.consumed_generators
+        generator = "consumed" if consumed else "kept"
+        return self._comprehension(updated_node, pairs=False, generator=generator)
 
     def leave_DictComp(self, original_node, updated_node):
         return self._comprehension(updated_node, pairs=True)
 
-    def _comprehension(self, updated_node, pairs: bool, lazy: bool = False):
+    def _comprehension(self, updated_node, pairs: bool, generator: str = ""):
         """Comprehensions in the flow are built by ``comprehension`` calls,
         which fan out over task results (see ``loops.py``)."""
         if self._skip() or not self.frames:
             return updated_node
-        converted = loops.convert_comprehension(self, updated_node, pairs, lazy)
+        converted = loops.convert_comprehension(self, updated_node, pairs, generator)
         if converted is None:
             return updated_node
         return keep_parens(updated_node, converted)
