@@ -97,6 +97,10 @@ class MissingDependencyError(StoreError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
 
 
+class RunKeyConflictError(BlumyceliumError, ValueError):
+    """A ``run_key`` already names a run of another flow or other arguments."""
+
+
 class ExecutionError(BlumyceliumError):
     """Something went wrong while a job or a run was executing."""
 

@@ -18,7 +18,7 @@ import functools
 import inspect
 
 from .compiler import compile_flow
-from .errors import CompileError
+from .errors import CompileError, RunKeyConflictError
 from .mycelium import flow_arguments, is_preview, stored_arguments
 
 _EAGER: contextvars.ContextVar = contextvars.ContextVar(
@@ -77,7 +77,30 @@ class Flow:
                 )
         arguments = stored_arguments(flow_arguments(self.function, args, kwargs))
         graph = self.graph(*args, **kwargs)
-        return self.mycelium.submit(self, graph, arguments, run_key)
+        run = self.mycelium.submit(self, graph, arguments, run_key)
+        if run_key is not None:
+            self._check_same_submission(run, arguments, run_key)
+        return run
+
+    def _check_same_submission(self, run, arguments: dict, run_key: str) -> None:
+        """A run key returns its run only to the same flow with the same
+        arguments: anything else is a mistake to report, not a run to share."""
+        record = run.record()
+        if record.flow == self.name and record.arguments == arguments:
+            return
+        raise RunKeyConflictError(
+            "run_key %r already names run %s, of flow %s with arguments %s; this"
+            " call is flow %s with arguments %s. Nothing was submitted: use"
+            " another key for another submission"
+            % (
+                run_key,
+                record.id,
+                record.flow,
+                _shown_arguments(record.arguments),
+                self.name,
+                _shown_arguments(arguments),
+            )
+        )
 
     @property
     def _takes_run_key(self) -> bool:
@@ -133,3 +156,12 @@ class BoundFlow:
 
     def eager(self, *args, **kwargs):
         return self.flow.eager(self.instance, *args, **kwargs)
+
+
+def _shown_arguments(arguments: dict) -> str:
+    """Stored arguments, short, for a message."""
+    text = ", ".join(
+        "%s=%s" % (name, stored.get("repr") or repr(stored.get("value")))
+        for name, stored in arguments.items()
+    )
+    return "(%s)" % (text if len(text) <= 200 else text[:196] + "...")

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from blumycelium.errors import RunKeyConflictError
 from blumycelium.progress import ProgressBar
 from tests.conftest import ROOT, side_effects, wait_for
 
@@ -215,6 +216,12 @@ def test_submitting_twice_with_a_run_key_returns_the_first_run(workshop):
     other = workshop.chain(1, 2, run_key="nightly-2026-12-05")
     assert first.id == second.id != other.id
     assert len(workshop.mycelium.get_jobs("adder", all_jobs=True)) == 4
+    with pytest.raises(RunKeyConflictError) as caught:
+        workshop.chain(1, 3, run_key="nightly-2026-12-04")
+    assert "already names run %s, of flow chain" % first.id in str(caught.value)
+    with pytest.raises(RunKeyConflictError, match="this call is flow failing"):
+        workshop.failing("x", run_key="nightly-2026-12-04")
+    assert len(workshop.mycelium.store.list_runs()) == 2  # nothing more stored
 
 
 def test_sigterm_past_the_grace_period_gives_the_job_back(workshop, workers, tmp_path):
