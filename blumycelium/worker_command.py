@@ -115,6 +115,12 @@ def load_elf(target: str):
         if not hasattr(value, part):
             raise CommandError("%s has no attribute %r" % (module_name, part))
         value = getattr(value, part)
+    if getattr(value, "__blumycelium_flow__", False):
+        raise CommandError(
+            "%s is a flow, not an elf: a worker serves an elf's tasks; name the"
+            " elf instance (module:elf_variable), and call the flow to submit"
+            " runs" % target
+        )
     if not isinstance(value, MachineElf) and callable(value):
         value = _call_factory(target, value)
     if not isinstance(value, MachineElf):

@@ -86,6 +86,7 @@ def test_worker_command_errors_are_one_line_and_exit_2(db_url):
         (["worker", "tests.fixtures.workshop:nobody"], "has no attribute 'nobody'"),
         (["worker", "tests.fixtures.workshop:note"], "note needs arguments"),
         (["worker", "tests.fixtures.workshop:mycelium"], "not a MachineElf instance"),
+        (["worker", "tests.fixtures.workshop:chain"], "chain is a flow, not an elf"),
         (["worker", "missing/file.py:elf"], "no such file: missing/file.py"),
     ]
     for args, message in cases:
