@@ -169,20 +169,30 @@ class TaskSpec:
     # -- checks -----------------------------------------------------------------
 
     def check_argument(self, name: str, value) -> None:
-        """Raise TaskContractError when ``value`` contradicts the annotation."""
+        """Raise TaskContractError when ``value`` contradicts the annotation
+        (for ``*args`` and ``**kwargs``, each of their items)."""
         annotation = self.annotations.get(name, _EMPTY)
-        if annotation is _EMPTY or matches(value, annotation):
+        if annotation is _EMPTY:
             return
-        raise TaskContractError(
-            "%s parameter %r expects %s, got %s %s"
-            % (
-                self.call_name,
-                name,
-                describe_type(annotation),
-                type(value).__name__,
-                _short(value),
-            )
-        )
+        kind = next((p.kind for p in self.parameters if p.name == name), None)
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            items = [("%s[%d]" % (name, i), item) for i, item in enumerate(value)]
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            items = [("%s[%r]" % (name, key), item) for key, item in value.items()]
+        else:
+            items = [(name, value)]
+        for label, item in items:
+            if not matches(item, annotation):
+                raise TaskContractError(
+                    "%s parameter %r expects %s, got %s %s"
+                    % (
+                        self.call_name,
+                        label,
+                        describe_type(annotation),
+                        type(item).__name__,
+                        _short(item),
+                    )
+                )
 
     def check_result(self, value):
         """Check a returned value against the annotation; return it encoded."""
@@ -418,7 +428,7 @@ def matches(value, annotation) -> bool:
 def _matches_class(value, annotation) -> bool:
     if not isinstance(annotation, type):
         return True
-    if annotation is float and type(value) is int:
+    if annotation is float and isinstance(value, int):  # bool too, as for int
         return True
     return isinstance(value, annotation)
 

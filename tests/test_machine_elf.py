@@ -97,6 +97,24 @@ def test_argument_annotations_are_checked_against_received_values():
         spec.check_argument("grams", "3")
 
 
+class Summer(MachineElf):
+    def task_sum(self, *numbers: int, scale: float = 1.0, **tags: str) -> ("total",):
+        return {"total": sum(numbers) * scale}
+
+
+def test_star_arguments_are_checked_item_by_item():
+    spec = Summer.tasks()["task_sum"]
+    spec.check_argument("numbers", (1, 2, True))
+    spec.check_argument("tags", {"a": "x"})
+    spec.check_argument("scale", True)  # bool is an int, and an int fits float
+    with pytest.raises(TaskContractError, match=r"'numbers\[1\]' expects int, got str"):
+        spec.check_argument("numbers", (1, "2"))
+    with pytest.raises(
+        TaskContractError, match=r"\"tags\['b'\]\" expects str, got int"
+    ):
+        spec.check_argument("tags", {"a": "x", "b": 3})
+
+
 def test_results_are_checked_against_declared_keys_and_types():
     spec = Weigher.tasks()["task_weigh"]
     assert spec.check_result({"weight": "1 g"}) == {"weight": "1 g"}
