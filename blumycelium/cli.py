@@ -51,6 +51,8 @@ def main(argv=None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # the HTTP library's retry warnings would precede our one-line error
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:
         return options.handler(options)
     except (CommandError, BlumyceliumError) as error:

@@ -141,10 +141,16 @@ class ArangoBackend(ArangoRecovery, ArangoExpansion, ArangoAccess, StoreBackend)
         hosts = list(location.hosts)
 
         def make_client():
+            # one quick retry of a failed connection: the driver's default
+            # (three, backing off from a second) made an unreachable server
+            # take 20 s to report; conflicts are retried by this backend
+            http = http_client or driver.http.DefaultHTTPClient(
+                retry_attempts=1, backoff_factor=0.2
+            )
             return driver.ArangoClient(
                 hosts=hosts,
                 host_resolver="roundrobin" if len(hosts) > 1 else "fallback",
-                http_client=http_client,
+                http_client=http,
             )
 
         connection = ArangoConnection(None, location.username, location.password)
