@@ -216,6 +216,8 @@ def test_errors_are_one_line_and_a_non_zero_exit(filled, tmp_path):
         (("job", "12345"), "no job '12345'"),
         (("runs", "--url", missing_dir), "does not exist"),
         (("runs", "--url", "ftp://host/x"), "unknown mycelium URL scheme 'ftp'"),
+        # loopback port 1: nothing listens, the connection is refused at once
+        (("runs", "--url", "arango://ada:pw@127.0.0.1:1/shop"), "cannot reach"),
         (("retry", "2", "--job", "4"), "only a failed job can be retried"),
         (("retry", "2", "--job", "1"), "no job '1' in run 2"),
         (("purge", "--before", "yesterday"), "is not a date"),
@@ -225,6 +227,9 @@ def test_errors_are_one_line_and_a_non_zero_exit(filled, tmp_path):
         assert finished.returncode == 2, (args, finished.stderr)
         assert message in finished.stderr, (args, finished.stderr)
         assert "Traceback" not in finished.stderr
+        lines = finished.stderr.strip().splitlines()  # argparse adds its usage
+        assert len(lines) == 1 or lines[0].startswith("usage:"), finished.stderr
+        assert ":pw@" not in finished.stderr
 
 
 def test_small_things_an_operator_trips_on(filled, tmp_path):
