@@ -130,3 +130,25 @@ def test_appending_after_a_fan_out_and_after_branches_matches_python(load_flows)
     assert compiled == eager == [2, 1, -1, 100, 0]
     compiled, eager = run_both(module, module.f, "abc")
     assert compiled == eager == [3, -1, 200, 300, 0]
+
+
+def test_an_item_set_on_an_outer_dict_in_a_fan_out_is_refused(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            out = {}
+            for word in words.task_split(text)["words"]:
+                out["last"] = calc.task_add(len(word))["sum"]
+            return out
+
+        @myc.flow
+        def g(text):
+            out = {"n": 0}
+            if words.task_split(text)["count"] > 1:
+                out["n"] = 2
+            return out
+    """)
+    with pytest.raises(CompileError, match="changes 'out' in place inside a loop"):
+        module.f.graph("a b")
+    compiled, eager = run_both(module, module.g, "a b")  # a branch copies it
+    assert compiled == eager == {"n": 2}

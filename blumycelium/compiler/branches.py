@@ -434,8 +434,11 @@ def loop_names(node: cst.For) -> tuple[set[str], set[str], set[str]]:
     targets = set(loop_target_names(node.target) or ())
     assigned = assigned_names(body) | targets
     grown = grown_names(body) & assigned
-    # the loop binds its targets afresh before each iteration: never carried
-    return assigned, grown, carried_names(body, assigned, grown) - targets
+    # the loop binds its targets afresh before each iteration: never carried;
+    # a name only changed in place (out[k] = v) is refused as such, at submit
+    changed_in_place = assigned - bound_names(body) - grown
+    carried = carried_names(body, assigned, grown) - targets - changed_in_place
+    return assigned, grown, carried
 
 
 def fan_out_obstacle(node: cst.For) -> str | None:

@@ -29,7 +29,7 @@ class MutationGuards:
 
     def enter_scope(self, node, site: cst.Integer, names: set[str]) -> None:
         self.scope_sites[id(node)] = site
-        self.scopes.append((site, names))
+        self.scopes.append((site, names, isinstance(node, cst.For)))
 
     def leave_scope(self, node) -> None:
         if id(node) in self.scope_sites:
@@ -39,12 +39,17 @@ class MutationGuards:
         """The site id registered for this ``if``/``for`` when it was entered."""
         return self.scope_sites.get(id(node))
 
-    def guarded_root(self, value, site) -> cst.BaseExpression:
+    def guarded_root(self, value, site, loops_only=False) -> cst.BaseExpression:
         """``value`` (the object a statement changes), wrapped in ``mutable``
-        when it is a name bound outside an enclosing ``if``/``for``."""
+        when it is a name bound outside an enclosing ``if``/``for`` (only a
+        ``for`` when ``loops_only``: a branch copies what it changes)."""
         if not isinstance(value, cst.Name) or not self.scopes:
             return value
-        outside = [s for s, names in self.scopes if value.value not in names]
+        outside = [
+            s
+            for s, names, loop in self.scopes
+            if value.value not in names and (loop or not loops_only)
+        ]
         if not outside:
             return value
         return op(

@@ -667,7 +667,9 @@ class FlowTransformer(MutationGuards, cst.CSTTransformer):
                     targets=[cst.AssignTarget(cst.Name(name))],
                     value=op(
                         "with_item",
-                        cst.Name(name),
+                        self.guarded_root(
+                            cst.Name(name), self.site(original_node), loops_only=True
+                        ),
                         key,
                         updated_node.value,
                         self.site(original_node),
