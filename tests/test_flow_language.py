@@ -545,3 +545,14 @@ def test_after_takes_lists_of_results_and_refuses_what_cannot_be_waited_for(
     with pytest.raises(CompileError, match=r"found int 1, which is known now") as e:
         module.static.graph(1)
     assert "with after(x):" in str(e.value)
+
+
+def test_dict_methods_read_a_whole_result(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(x):
+            r = calc.task_add(x)
+            return sorted(r.keys()), r.get("sum"), list(r.items())
+    """)
+    compiled, eager = run_both(module, module.f, 2)
+    assert compiled == eager == (["sum"], 3, [("sum", 3)])

@@ -73,8 +73,11 @@ def wrong(x):
     return double(x, 1, 2)
 """
     )
-    with pytest.raises(TypeError, match=r"flow double\(\): too many positional"):
+    with pytest.raises(
+        CompileError, match=r"flow double\(\): too many positional"
+    ) as e:
         module.wrong.graph(1)
+    assert "return double(x, 1, 2)" in str(e.value)  # the line of the call
 
 
 def test_flow_methods_call_each_other_on_the_instance(load_flows):

@@ -411,7 +411,11 @@ def _slice_expr(value, key, site_id: int) -> Expr:
 def attribute(value, name: str, site_id: int):
     if not isinstance(value, Deferred):
         return builtins.getattr(value, name)
-    if isinstance(value, TaskResult) and name not in MUTATING_METHODS:
+    if (
+        isinstance(value, TaskResult)
+        and name not in MUTATING_METHODS
+        and name not in METHODS[dict]
+    ):
         raise FlowError(
             [
                 Diagnostic(
@@ -508,9 +512,14 @@ def _inline_flow(flow, args, kwargs, site_id: int):
     """A flow called by the flow being built: its graph is built into the
     caller's (its jobs keep their own call sites and this one)."""
     builder = current_builder()
-    compiled, args, kwargs = within(
-        site_id, flow.__blumycelium_inline__, (args, kwargs), {}
-    )
+    try:
+        compiled, args, kwargs = within(
+            site_id, flow.__blumycelium_inline__, (args, kwargs), {}
+        )
+    except BlumyceliumError:
+        raise
+    except TypeError as error:  # arguments that do not fit its signature
+        raise FlowError([Diagnostic(site(site_id), str(error))]) from None
     depth = [key for key, _ in builder.inlined].count(compiled.key)
     if depth >= MAX_FLOW_RECURSION:
         names = [name for _, name in builder.inlined]
@@ -520,10 +529,10 @@ def _inline_flow(flow, args, kwargs, site_id: int):
                     site(site_id),
                     "flow %s calls itself %d levels deep (%s → ...); a run's graph"
                     " is built before it runs, so only recursion on values known"
-                    " at submit time unrolls, and this one does not end"
-                    % (compiled.name, depth, " → ".join(names[:4])),
-                    "stop the recursion on an argument known when the flow is"
-                    " called, loop instead, or let a task do the recursion",
+                    " at submit time unrolls, and at most %d levels of it"
+                    % (compiled.name, depth, " → ".join(names[:4]), depth),
+                    "stop the recursion sooner on an argument known when the"
+                    " flow is called, loop instead, or let a task recurse",
                 )
             ]
         )
