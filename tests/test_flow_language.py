@@ -218,7 +218,8 @@ def test_results_kept_from_an_earlier_call_are_refused(load_flows):
             HISTORY.append(r["sum"])
             return list(HISTORY)
     """)
-    module.f.graph(1)
+    with pytest.raises(CompileError, match="flow f left a task result in 'HISTORY'"):
+        module.f.graph(1)
     with pytest.raises(CompileError, match="in an earlier call of flow f"):
         module.f.graph(2)
 
@@ -556,3 +557,29 @@ def test_dict_methods_read_a_whole_result(load_flows):
     """)
     compiled, eager = run_both(module, module.f, 2)
     assert compiled == eager == (["sum"], 3, [("sum", 3)])
+
+
+def test_a_result_left_in_module_state_is_refused(load_flows):
+    module = load_flows("""
+        HISTORY = []
+
+        @myc.flow
+        def f(x):
+            r = calc.task_add(x)["sum"]
+            HISTORY.append(r)
+            return r
+
+        def factory():
+            kept = {}
+
+            @myc.flow
+            def g(x):
+                kept["last"] = calc.task_add(x)
+                return 1
+
+            return g
+    """)
+    with pytest.raises(CompileError, match="flow f left a task result in 'HISTORY'"):
+        module.f.graph(1)
+    with pytest.raises(CompileError, match="flow g left a task result in 'kept'"):
+        module.factory().graph(1)

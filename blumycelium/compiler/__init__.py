@@ -28,8 +28,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .diagnostics import SourceSpan, site
+from ..errors import CompileError
+from .diagnostics import Diagnostic, SourceSpan, site
 from .graph import FlowGraph, GraphBuilder, after
+from .leaks import leaked_name
 from .materialize import materialize
 from .rewrite import RewrittenFlow, rewrite_flow
 from .source import FlowSource, parse_flow, read_flow_source
@@ -88,11 +90,33 @@ class CompiledFlow:
                 raise
             if builder.errors:
                 raise builder.errors[0]
-            return builder.finish(value, self._return_span(builder))
+            graph = builder.finish(value, self._return_span(builder))
+            self._refuse_leaks()
+            return graph
+
+    def _refuse_leaks(self) -> None:
+        name = leaked_name(self.original) if self.original is not None else None
+        if name is None:
+            return
+        raise CompileError(
+            [
+                Diagnostic(
+                    self._def_span(),
+                    "flow %s left a task result in %r, which outlives the flow"
+                    " (a global or a variable of an enclosing function); a task"
+                    " result has a value only inside its run" % (self.name, name),
+                    "return the result from the flow, or pass it to a task;"
+                    " collect results in a list local to the flow",
+                )
+            ]
+        )
 
     def _return_span(self, builder: GraphBuilder) -> SourceSpan:
         if builder.return_site is not None:
             return site(builder.return_site)
+        return self._def_span()
+
+    def _def_span(self) -> SourceSpan:
         source = self.source
         return SourceSpan(
             source.file,
