@@ -463,3 +463,28 @@ def test_readme_flow_examples_preview_without_errors(tmp_path):
         done = compile_command(path)
         assert done.returncode == 0, code + done.stdout + done.stderr
         assert "error" not in done.stderr, done.stderr
+
+
+def test_a_name_from_one_branch_used_after_it_is_an_error_in_the_preview(tmp_path):
+    path = tmp_path / "flows.py"
+    path.write_text(
+        PRELUDE
+        + """
+@myc.flow
+def f(x):
+    r = calc.task_add(x)["sum"]
+    if r > 2:
+        s = calc.task_add(r)
+    elif r > 1:
+        s = calc.task_add(0)
+    else:
+        t = 1
+    return s["sum"]
+"""
+    )
+    done = compile_command(path)
+    assert done.returncode == 1
+    line = PRELUDE_LINES + 11
+    assert "flows.py:%d:12: error: 's' is assigned in only one branch" % line in (
+        done.stderr
+    )

@@ -112,6 +112,7 @@ class _Analyser(ValueAnalysis):
         self.structure = structure
         self.namespace = namespace
         self.env: dict[str, Flowing] = {}
+        self.one_branch: dict[str, tuple[int, str]] = {}  # name: (if line, missing)
         self.node_ids: dict[int, str] = {}
         self.region_ids: dict[tuple, str] = {}
         self.node_cst: dict = {}
@@ -309,6 +310,7 @@ class _Analyser(ValueAnalysis):
     def assign(self, target, flowing: Flowing, statement) -> None:
         if isinstance(target, cst.Name):
             self.env[target.value] = flowing
+            self.one_branch.pop(target.value, None)
         elif isinstance(target, (cst.Tuple, cst.List)):
             if flowing.is_result:
                 self.refuse_deferred(statement, "unpacking")
@@ -359,7 +361,16 @@ class _Analyser(ValueAnalysis):
         after_body, self.env = self.env, before
         if node.orelse is not None:
             self.branch(node.orelse, guarded)
+        if deferred and not escape:
+            self.note_one_branch(node, before, after_body, self.env)
         self.env = merge(after_body, self.env)
+
+    def note_one_branch(self, node, before: dict, body: dict, orelse: dict) -> None:
+        """Names an ``if`` on a task result binds in one branch only: using
+        them after it is an error (``use_of``)."""
+        line = self.parsed.span(node).line
+        for name in (set(body) ^ set(orelse)) - set(before):
+            self.one_branch[name] = (line, "else" if name in body else "if")
 
     def branch(self, orelse, guarded: bool) -> None:
         if isinstance(orelse, cst.If):

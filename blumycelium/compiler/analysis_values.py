@@ -11,7 +11,7 @@ import libcst as cst
 from ..evaluator import METHOD_NAMES, MUTATING_METHODS, SAFE_BUILTINS
 from ..expressions import helper_info
 from ..tasks import did_you_mean
-from .branches import loop_target_names
+from .branches import loop_target_names, one_branch_refusal
 from .structure import (
     STATIC,
     Flowing,
@@ -52,6 +52,10 @@ class ValueAnalysis:
         return result if result.deferred else STATIC
 
     def value_Name(self, node: cst.Name) -> Flowing:
+        if node.value in self.one_branch:
+            self.report(
+                node, *one_branch_refusal(node.value, *self.one_branch[node.value])
+            )
         flowing = self.env.get(node.value, STATIC)
         return Flowing(flowing.sources, False, flowing.container)
 

@@ -471,3 +471,14 @@ def starred_index(target) -> int:
         if isinstance(element, cst.StarredElement):
             return index
     return -1
+
+
+def one_branch_refusal(name: str, line: int, missing: str) -> tuple[str, str]:
+    """Message and hint for a name an ``if`` on a task result binds in one
+    branch only, used after it."""
+    return (
+        "%r is assigned in only one branch of the `if` at line %d (not in its %s"
+        " branch), so after it %r has no value when the task result takes that"
+        " branch" % (name, line, missing, name),
+        "assign %r in both branches, or before the `if`" % name,
+    )

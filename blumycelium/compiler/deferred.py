@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import CompileError, NotStorableError
 from ..values import TAG, Encoder, Placeholder
+from .branches import one_branch_refusal
 from .diagnostics import UNKNOWN_SPAN, Diagnostic, SourceSpan, site
 
 if TYPE_CHECKING:
@@ -446,11 +447,7 @@ class Unassigned(Deferred):
             [
                 Diagnostic(
                     span or span_from_stack(),
-                    "%r is assigned in only one branch of the `if` at line %d (not in"
-                    " its %s branch), so after it %r has no value when the task"
-                    " result takes that branch"
-                    % (self.name, branch.line, self.missing, self.name),
-                    "assign %r in both branches, or before the `if`" % self.name,
+                    *one_branch_refusal(self.name, branch.line, self.missing),
                 )
             ]
         )
