@@ -583,3 +583,15 @@ def test_a_result_left_in_module_state_is_refused(load_flows):
         module.f.graph(1)
     with pytest.raises(CompileError, match="flow g left a task result in 'kept'"):
         module.factory().graph(1)
+    caller = load_flows(
+        """
+        from %s import f
+
+        @myc.flow
+        def calling(x):
+            return f(x)
+    """
+        % module.__name__
+    )
+    with pytest.raises(CompileError, match="flow f left a task result"):
+        caller.calling.graph(2)

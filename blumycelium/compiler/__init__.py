@@ -91,10 +91,10 @@ class CompiledFlow:
             if builder.errors:
                 raise builder.errors[0]
             graph = builder.finish(value, self._return_span(builder))
-            self._refuse_leaks()
+            self.refuse_leaks()
             return graph
 
-    def _refuse_leaks(self) -> None:
+    def refuse_leaks(self) -> None:
         name = leaked_name(self.original) if self.original is not None else None
         if name is None:
             return

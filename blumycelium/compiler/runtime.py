@@ -540,7 +540,9 @@ def _inline_flow(flow, args, kwargs, site_id: int):
     builder.inlining.append(site_id)
     builder.inlined.append((compiled.key, compiled.name))
     try:
-        return compiled.call(args, kwargs)
+        value = compiled.call(args, kwargs)
+        compiled.refuse_leaks()
+        return value
     finally:
         builder.inlining.pop()
         builder.inlined.pop()
