@@ -5,6 +5,7 @@ durability (``synchronous=NORMAL``) instead of its default (``FULL``).
 """
 
 import os
+import sys
 
 from huey import SqliteHuey
 from huey.storage import SqliteStorage
@@ -18,6 +19,11 @@ class NormalSyncStorage(SqliteStorage):
         connection.execute("pragma synchronous=1")
         return connection
 
+
+# A pipeline is one message nesting each next step: pickling (in the client)
+# and unpickling (in the consumer) the 500-step chain goes deeper than
+# Python's default recursion limit.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
 
 _NORMAL = os.environ.get("BENCH_HUEY_SYNC") == "normal"
 huey = SqliteHuey(

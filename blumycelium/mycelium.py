@@ -15,6 +15,7 @@ the store raises a clear error instead.
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
 import logging
 
@@ -101,19 +102,20 @@ class Mycelium:
         for elf in graph.elves().values():
             self.register_elf(elf, store_source=True)
         compiled = flow.compiled
-        document = RunDocument(
-            flow.name,
-            compiled.revision,
-            compiled.source.file,
-            compiled.source.first_line,
-            compiled.source.text,
-            arguments,
-            graph.result,
-            sorted(graph.result_dependencies),
-            _job_documents(graph),
-            run_key,
-        )
-        run_id = self.store.submit_run(document)
+        with _collector_paused():
+            document = RunDocument(
+                flow.name,
+                compiled.revision,
+                compiled.source.file,
+                compiled.source.first_line,
+                compiled.source.text,
+                arguments,
+                graph.result,
+                sorted(graph.result_dependencies),
+                _job_documents(graph),
+                run_key,
+            )
+            run_id = self.store.submit_run(document)
         logger.info(
             "run %s of flow %s submitted with %d jobs",
             run_id,
@@ -156,8 +158,10 @@ class Mycelium:
     # -- elves ----------------------------------------------------------------
 
     def register_elf(self, elf, store_source: bool = True) -> None:
-        """Record ``elf`` and its tasks (once per process and revision)."""
-        key = (elf.uid, type(elf).revision(), store_source)
+        """Record ``elf`` and its tasks (once per process and class: the
+        class's revision, a hash of its source, is read from its file once,
+        not at every submission)."""
+        key = (elf.uid, type(elf), store_source)
         if key in self._registered:
             return
         from .store.base import ElfDocument, TaskDocument
@@ -265,38 +269,93 @@ class ArangoMycelium(Mycelium):
         return self
 
 
+@contextlib.contextmanager
+def _collector_paused():
+    """Pause Python's cycle collector while a run's documents and rows are
+    made: they are many small objects without cycles, and a collection
+    started by their number walks every object of the process, for nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _job_documents(graph) -> list:
     from .store.base import JobDocument, ParameterDocument
 
-    return [
-        JobDocument(
-            job.index,
-            job.elf_uid,
-            job.spec.name,
-            job.spec.revision,
-            job.site_record(),
-            [
-                ParameterDocument(name, value, name in job.deferred_arguments)
-                for name, value in job.arguments.items()
-            ],
-            sorted(job.dependencies),
-            job.spec.retry.max_attempts,
-            job.guard,
+    sites: dict = {}  # the jobs of a loop share one call site record
+    documents = []
+    for job in graph.jobs:
+        key = (job.site_id, job.via)
+        site = sites.get(key)
+        if site is None:
+            site = sites[key] = job.site_record()
+        deferred = job.deferred_arguments
+        documents.append(
+            JobDocument(
+                job.index,
+                job.elf_uid,
+                job.spec.name,
+                job.spec.revision,
+                site,
+                [
+                    ParameterDocument(name, value, name in deferred)
+                    for name, value in job.arguments.items()
+                ],
+                sorted(job.dependencies),
+                job.spec.retry.max_attempts,
+                job.guard,
+            )
         )
-        for job in graph.jobs
-    ]
+    return documents
+
+
+# An argument holding more items than this is recorded on the run by its size
+# only: the run's row is rewritten each time one of its jobs finishes, and the
+# jobs that receive the argument store it whole as their parameter.
+RECORDED_ITEMS = 10_000
 
 
 def stored_arguments(arguments: dict) -> dict:
-    """The flow's arguments as stored on the run (a repr where not storable),
-    taken before the flow runs, so that what it changes does not show."""
+    """The flow's arguments as stored on the run (a repr where not storable,
+    a size where large), taken before the flow runs, so that what it changes
+    does not show."""
     stored = {}
     for name, value in arguments.items():
+        if is_large(value):
+            shown = "<%s holding more than %d items>" % (
+                type(value).__name__,
+                RECORDED_ITEMS,
+            )
+            stored[name] = {"repr": shown}
+            continue
         try:
             stored[name] = {"value": encode(value, name)}
         except NotStorableError:
             stored[name] = {"repr": repr(value)[:1000]}
     return stored
+
+
+def is_large(value, budget: int = RECORDED_ITEMS) -> bool:
+    """Whether ``value`` holds more than ``budget`` items, counting the items
+    of every list, tuple and dict in it and a tenth of each string's length;
+    stops counting there."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is str:
+            budget -= len(item) // 10
+        elif kind in (list, tuple, dict):
+            budget -= len(item)
+            if budget >= 0:
+                pending.extend(item.values() if kind is dict else item)
+        if budget < 0:
+            return True
+    return False
 
 
 def flow_arguments(function, args: tuple, kwargs: dict) -> dict:

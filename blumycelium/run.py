@@ -2,7 +2,8 @@
 
 A :class:`Run` is a handle (mycelium and id); every property reads the store,
 so a Run re-attached in another process (``myc.run(run_id)``) sees the same
-thing. ``wait`` polls the run's status with a growing pause; ``result``
+thing. ``wait`` polls the run's status and counts (never its arguments or
+return value, which may be large) with a growing pause; ``result``
 develops the flow's return value from the stored results, or raises
 :class:`~blumycelium.errors.RunFailedError` naming the failed job, its task,
 the flow line that created it and the exception.
@@ -29,15 +30,15 @@ class Run:
         self.id = str(run_id)
 
     def __repr__(self) -> str:
-        record = self.record()
-        return "<Run %s of flow %s: %s>" % (self.id, record.flow, record.status)
+        progress = self.mycelium.store.run_progress(self.id)
+        return "<Run %s of flow %s: %s>" % (self.id, progress.flow, progress.status)
 
     def record(self):
         return self.mycelium.store.get_run(self.id)
 
     @property
     def status(self) -> str:
-        return self.record().status
+        return self.mycelium.store.run_progress(self.id).status
 
     def jobs(self) -> list:
         return self.mycelium.store.list_jobs(run_id=self.id)
@@ -64,8 +65,9 @@ class Run:
         bar = ProgressBar(self.id) if progress and ProgressBar.wanted() else None
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = poll_min
+        store = self.mycelium.store
         while True:
-            record = self.record()
+            record = store.run_progress(self.id)  # without the arguments
             if bar is not None:
                 bar.update(self.counts(), record.jobs_total, record.is_finished)
             if record.is_finished:
@@ -113,12 +115,11 @@ class Run:
     def result(self, timeout: float | None = None):
         """The flow's return value, developed; waits for the run to end."""
         status = self.wait(timeout)
-        record = self.record()
-        if status != "done":
-            raise self._failure_error(record)
         store = self.mycelium.store
+        if status != "done":
+            raise self._failure_error(store.run_progress(self.id))
         developed = develop_templates(
-            {"result": record.result},
+            {"result": store.run_result(self.id)},
             lambda indices: store.fetch_results(self.id, indices),
             "run %s: " % self.id,
         )

@@ -25,6 +25,13 @@ the :class:`Placeholder` protocol; workers develop them (see ``develop.py``).
 
 Lists of plain scalars take a fast path (one type scan at C speed, no walk in
 Python), so a list of a million numbers costs about as much as ``json`` does.
+
+:func:`dumps` and :func:`loads` use msgspec when it is installed (``pip
+install msgspec``): ten times faster than the ``json`` module on a large list,
+and as exact (integers of any size, floats to the last bit, the same values
+read back). The ``json`` module serves where msgspec would differ: a text
+with ``null`` in it (msgspec writes NaN and infinities as null, ``json``
+refuses them) or a lone surrogate, and every text when msgspec is missing.
 """
 
 from __future__ import annotations
@@ -34,6 +41,11 @@ import math
 from dataclasses import dataclass
 
 from .errors import NotStorableError
+
+try:
+    import msgspec
+except ImportError:  # the standard json module does it all, slower
+    msgspec = None
 
 TAG = "__bm__"
 MAX_EXACT_INT = 2**53 - 1
@@ -369,13 +381,35 @@ def has_placeholders(data) -> bool:
     return False
 
 
+# One encoder for every call: json.dumps with options builds a new one each time.
+_JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def dumps(data) -> str:
-    """JSON text of a JSON-ready structure (compact, ASCII, no NaN)."""
-    return json.dumps(data, separators=(",", ":"), allow_nan=False)
+    """JSON text of a JSON-ready structure (compact, no NaN)."""
+    kind = type(data)
+    if kind is int:  # the most common parameter, exact: JSON-ready ints are
+        return int.__repr__(data)  # within MAX_EXACT_INT
+    if data is None:  # what a task declared '-> None' returns
+        return "null"
+    if msgspec is not None and (kind is list or kind is dict):
+        try:
+            text = msgspec.json.encode(data)
+        except (TypeError, ValueError):  # a lone surrogate, a foreign type
+            pass
+        else:
+            if b"null" not in text:  # else json decides: it refuses NaN
+                return text.decode()
+    return _JSON_ENCODER.encode(data)
 
 
 def loads(text: str):
     """The JSON-ready structure of JSON text written by :func:`dumps`."""
+    if msgspec is not None:
+        try:
+            return msgspec.json.decode(text)
+        except msgspec.DecodeError:  # json says why, or reads it anyway
+            pass
     return json.loads(text)
 
 

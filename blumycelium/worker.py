@@ -6,29 +6,41 @@ and oldest first; their parameters; and the results those parameters
 reference. It writes each attempt's result or failure through the store,
 which pushes readiness to the dependents in the same transaction.
 
-For each claimed job (an *attempt*, holding a lease of ``lease`` seconds that
-the heartbeat thread renews while the task runs):
+Jobs are claimed in *batches*: the worker hands in the results of the jobs it
+finished and claims its next ones in one store call (``complete_and_claim``,
+one SQLite transaction) instead of two transactions a job. A batch holds
+about ``BATCH_SECONDS`` of work, judged from how long this worker's jobs
+took (one job at first, and after a slow one), at most ``MAX_BATCH`` jobs:
+fast jobs go in bulk, slow ones one at a time, the rest left to other
+workers. A result waits in the worker until the batch is used up, at most
+``HOLD_SECONDS`` (then the heartbeat thread stores it, while a task that
+turned out slow runs). The heartbeat renews the lease of every job held.
+When another process wrote since the claim, the jobs of a batch are checked
+before they start (their run may have been cancelled). Jobs left when the
+worker stops are given back without counting an attempt.
+
+For each job (an *attempt*, holding a lease of ``lease`` seconds):
 
 1. the parameters holding references or expression nodes are developed
    (``develop.py``) and checked against the task's argument annotations;
 2. the task method runs in the worker's main thread, under its timeout;
 3. its return value is checked against the return annotation and encoded;
 4. the result is stored and the job marked ``done``. An exception instead is
-   recorded (type, message, traceback, task revision) as the failure of that
-   attempt; under the task's retry policy the job becomes ``ready`` again
-   after the backoff delay, otherwise it is ``failed`` and its downstream
-   ``upstream_failed``.
+   recorded at once (type, message, traceback, task revision) as the failure
+   of that attempt; under the task's retry policy the job becomes ``ready``
+   again after the backoff delay, otherwise it is ``failed`` and its
+   downstream ``upstream_failed``.
 
 A KeyboardInterrupt, a SystemExit, or the end of the grace period gives the
-job back (``ready``) before the worker stops.
+job back (``ready``) before the worker stops, with the jobs of its batch.
 
 ``serve`` repeats this until SIGINT or SIGTERM: a signal stops the claiming,
 and the job in hand is finished, or given back once ``grace`` seconds have
 passed. An idle worker sleeps, doubling its pause from ``idle_min`` to
-``idle_max``, and asks the store again when the store's change token says
-another process wrote, or every second for delayed retries; so idle workers
-cost next to nothing and never take the write lock. Every few seconds a
-worker also gives back the jobs whose lease expired (their worker died).
+``idle_max`` (5 ms, the longest a new job waits for it), and asks the store
+again when the store's change token moves, or every second for delayed
+retries: idle workers cost next to nothing and never take the write lock.
+Every few seconds a worker gives back the jobs whose lease expired.
 """
 
 from __future__ import annotations
@@ -42,13 +54,14 @@ import socket
 import threading
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass
 
 from .develop import Developer, develop_templates, holds, referenced_jobs
 from .errors import ExecutionError, StoreError
 from .interrupts import Deadlines, Heartbeat, StopNow
 from .policy import NO_RETRY
-from .store.base import ClaimedJob, FailureDocument, WorkerDocument
+from .store.base import ClaimedJob, Completion, FailureDocument, WorkerDocument
 from .system_jobs import SYSTEM_ELF, run_system_job
 from .values import SkippedMarker, decode
 
@@ -57,11 +70,16 @@ logger = logging.getLogger(__name__)
 DEFAULT_LEASE = 30.0
 MAX_MESSAGE = 10_000
 MAX_TRACEBACK = 100_000
+BATCH_SECONDS = 0.005
+MAX_BATCH = 32
+HOLD_SECONDS = 0.02  # the longest a finished job's result waits in the worker
 # Pauses between attempts to store a job's outcome when the store is busy
 # beyond its own lock timeout (each attempt already waits that long).
 _PERSIST_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)
 _TIMED_CHECK = 1.0
 _EXPANDED = object()  # an expand job completes itself, with its expansion
+_NOTHING = object()  # an attempt whose outcome is stored already
+_FAILED = object()  # an attempt whose failure is recorded
 
 
 @dataclass(frozen=True)
@@ -94,11 +112,18 @@ class ElfWorker:
             os.getpid(),
             secrets.token_hex(3),
         )
-        self.deadlines = Deadlines()
+        self.deadlines = _Deadlines()
         self._heartbeat: Heartbeat | None = None
         self._stopping = False
         self._signals = 0
         self._next_reap = 0.0
+        self._held: deque[ClaimedJob] = deque()  # claimed, not started
+        self._finished: list[Completion] = []  # run, result not stored yet
+        self._finished_at = 0.0  # when the first of them finished
+        self._finished_lock = threading.Lock()  # the heartbeat stores late ones
+        self._leases: dict[str, int] = {}  # every job held: id -> attempt
+        self._claim_token = None  # the store's change token before the claim
+        self._job_seconds: float | None = None  # how long jobs take, smoothed
 
     @property
     def store(self):
@@ -113,18 +138,18 @@ class ElfWorker:
         self.mycelium.register_elf(self.elf, store_source=True)
         self._reap(force=True)
         ran = 0
-        with self._beating(registered=False):
+        with self._working(registered=False):
             while True:
-                job = self._claim_any()
+                job = self._next_job()
                 if job is None:
                     return ran
                 ran += 1
-                self.run_job(job, store_failures, raise_exceptions)
+                self._run_in_batch(job, store_failures, raise_exceptions)
 
     def serve(
         self,
         idle_min: float = 0.0005,
-        idle_max: float = 0.05,
+        idle_max: float = 0.005,
         handle_signals: bool = True,
         max_jobs: int | None = None,
         grace: float | None = 30.0,
@@ -150,14 +175,13 @@ class ElfWorker:
         logger.info("elf %r serves as worker %s", self.elf.uid, self.worker_id)
         ran = 0
         try:
-            with self._beating(registered=True):
+            with self._working(registered=True):
                 while not self._stopping and (max_jobs is None or ran < max_jobs):
-                    token = self.store.changes_token()  # before: no lost wakeup
-                    job = self._claim()
+                    job = self._claim(None if max_jobs is None else max_jobs - ran)
                     if job is None:
-                        self._wait_for_changes(token, idle_min, idle_max)
+                        self._wait_for_changes(self._claim_token, idle_min, idle_max)
                         continue
-                    self.run_job(job, store_failures=True, raise_exceptions=False)
+                    self._run_in_batch(job, True, False)
                     ran += 1
         except StopNow:
             pass
@@ -173,10 +197,10 @@ class ElfWorker:
         self._stopping = True
         self.deadlines.request_stop(grace)
 
-    def _claim(self) -> ClaimedJob | None:
+    def _claim(self, budget: int | None) -> ClaimedJob | None:
         try:
             self._reap()
-            return self._claim_any()
+            return self._next_job(budget)
         except StoreError:
             logger.exception("elf %r cannot claim a job now; retrying", self.elf.uid)
             self._pause(1.0)
@@ -196,13 +220,121 @@ class ElfWorker:
                 reaped,
             )
 
-    def _claim_any(self) -> ClaimedJob | None:
-        """Decide guarded jobs, then claim a system job (any worker runs
-        those), else one of this elf's."""
+    # -- batches --------------------------------------------------------------
+
+    def _next_job(self, budget: int | None = None) -> ClaimedJob | None:
+        """The next job of the batch, after handing in the finished ones and
+        claiming a new batch when this one is used up; None when there is
+        no claimable job."""
+        if not self._held:
+            handed_in = bool(self._finished)
+            self._exchange(budget)
+            if handed_in and not self._held:
+                self._exchange(budget)  # what it released may need deciding
+        while self._held:
+            job = self._held.popleft()
+            if self._still_held(job):
+                return job
+        return None
+
+    def _exchange(self, budget: int | None) -> None:
+        """Hand in the finished jobs and claim the next batch, in one call:
+        guarded jobs are decided first, system jobs (any worker runs those)
+        come before this elf's."""
+        self._claim_token = self.store.changes_token()  # before: no lost wakeup
         self.decide_guards()
-        return self.store.claim_job(
-            SYSTEM_ELF, self.worker_id, self.lease
-        ) or self.store.claim_job(self.elf.uid, self.worker_id, self.lease)
+        limit = self._batch_size(budget)
+        if self._finished:
+            claimed = self._hand_in(limit)
+        else:
+            claimed = self._claim_batch([], limit)
+        for job in claimed:
+            self._leases[job.id] = job.attempt
+        self._held.extend(claimed)
+
+    def _claim_batch(self, finished: list[Completion], limit: int) -> list:
+        stored, claimed = self.store.complete_and_claim(
+            finished,
+            [SYSTEM_ELF, self.elf.uid],
+            self.worker_id,
+            self.lease,
+            limit,
+        )
+        for completion, was_stored in zip(finished, stored):
+            self._leases.pop(completion.job_id, None)
+            if not was_stored:
+                _log_lost(completion.job_id, completion.attempt, self.elf.uid)
+        return claimed
+
+    def _hand_in(self, limit: int = 0, since: float | None = None) -> list:
+        """Store the finished jobs' results, claiming up to ``limit`` jobs in
+        the same call, waiting out a busy store (see _persistently). The
+        heartbeat thread passes ``since``: only results held since then."""
+        with self._finished_lock:
+            if since is not None and (since != self._finished_at or not self._finished):
+                return []  # stored meanwhile; the next ones are not late yet
+            finished, self._finished = self._finished, []
+        ids = [completion.job_id for completion in finished]
+        try:
+            claimed = self._persistently(
+                lambda: self._claim_batch(finished, limit), ids
+            )
+        except BaseException:
+            with self._finished_lock:  # not stored: the next exchange tries
+                self._finished[:0] = finished
+            raise
+        if claimed is None:
+            for job_id in ids:
+                self._leases.pop(job_id, None)
+            return []
+        return claimed
+
+    def _batch_size(self, budget: int | None) -> int:
+        """How many jobs to claim: about BATCH_SECONDS of work."""
+        size = 1
+        if self._job_seconds is not None:
+            size = int(BATCH_SECONDS / max(self._job_seconds, 1e-6))
+        size = max(1, min(MAX_BATCH, size))
+        return size if budget is None else max(0, min(size, budget))
+
+    def _still_held(self, job: ClaimedJob) -> bool:
+        """Whether the job is still this worker's to start. It is, unless
+        another process wrote since the batch was last checked and the job's
+        run was cancelled (it is then given back, and becomes cancelled) or
+        the job went to another worker; the rest of the batch is checked at
+        the same time."""
+        token = self.store.changes_token()
+        if token == self._claim_token:
+            return True
+        batch = [job, *self._held]
+        current = self.store.current_claims([(j.id, j.attempt) for j in batch])
+        self._claim_token = token
+        lost = [j for j in batch if j.id not in current]
+        if lost:
+            logger.info(
+                "job(s) %s of elf %r cancelled or taken over before they started",
+                ", ".join(j.id for j in lost),
+                self.elf.uid,
+            )
+            self._held = deque(j for j in self._held if j.id in current)
+            for j in lost:
+                self._leases.pop(j.id, None)
+            self.store.release_jobs([(j.id, j.attempt) for j in lost])
+        return job.id in current
+
+    def _run_in_batch(self, job, store_failures: bool, raise_exceptions: bool) -> None:
+        """Run a job of the batch; its result is handed in with the next
+        exchange."""
+        result = self._attempt(job, store_failures, raise_exceptions)
+        if result is _NOTHING or result is _FAILED:
+            return
+        with self._finished_lock:
+            first = not self._finished
+            if first:
+                self._finished_at = time.monotonic()
+            self._finished.append(Completion(job.id, job.attempt, result))
+        if first and self._heartbeat is not None:
+            self._heartbeat.woken.set()  # it stores them if they wait too long
 
     def decide_guards(self) -> None:
         """Decide the ready jobs that have a guard or skipped dependencies, of
@@ -272,16 +404,30 @@ class ElfWorker:
             delay = min(delay * 2, idle_max)
 
     @contextlib.contextmanager
-    def _beating(self, registered: bool):
-        """The heartbeat thread, for as long as the worker runs jobs."""
-        heartbeat = Heartbeat(self.store, self.worker_id, self.lease, registered)
+    def _working(self, registered: bool):
+        """Around a loop over batches: the heartbeat thread runs and the
+        timeout handler stays installed; what is left when the loop ends
+        (finished jobs, jobs claimed and not started) is stored or given
+        back."""
+        heartbeat = self._heartbeat = _BatchHeartbeat(self, registered)
         heartbeat.start()
-        self._heartbeat = heartbeat
+        self.deadlines.install()
         try:
             yield
         finally:
+            self.deadlines.uninstall()
+            if self._finished:
+                self._hand_in()
+            unstarted = [(job.id, job.attempt) for job in self._held]
+            self._held.clear()
+            for job_id, _ in unstarted:  # before: their numbers may be reused
+                self._leases.pop(job_id, None)
+            if unstarted:
+                self._persist_quietly(self.store.release_jobs, unstarted)
             heartbeat.stop()
+            heartbeat.join()  # it may be storing results
             self._heartbeat = None
+            self._leases.clear()
 
     # -- signals --------------------------------------------------------------
 
@@ -320,7 +466,21 @@ class ElfWorker:
         store_failures: bool = True,
         raise_exceptions: bool = True,
     ) -> bool:
-        """Run one claimed job; True when it succeeded."""
+        """Run one claimed job and store its outcome; True when it succeeded."""
+        try:
+            result = self._attempt(job, store_failures, raise_exceptions)
+            if result is _NOTHING or result is _FAILED:
+                return result is _NOTHING
+            self._persist(
+                job, lambda: self.store.complete_job(job.id, job.attempt, result)
+            )
+            return True
+        finally:
+            self._leases.pop(job.id, None)
+
+    def _attempt(self, job: ClaimedJob, store_failures: bool, raise_exceptions: bool):
+        """Run one claimed job: the result to store, _FAILED when its failure
+        is recorded, _NOTHING when its outcome is stored (skip, expansion)."""
         logger.info(
             "job %s claimed by elf %r: %s (run %s, attempt %d)",
             job.id,
@@ -330,42 +490,48 @@ class ElfWorker:
             job.attempt,
         )
         started = time.perf_counter()
-        if self._heartbeat is not None:
-            self._heartbeat.job = (job.id, job.attempt)
+        self._leases[job.id] = job.attempt
         try:
             if job.guard is not None and not self._guard_at_claim(job):
                 self.store.decide_job(job.id, False, job.attempt)
                 logger.info("job %s skipped: its guard is false", job.id)
-                return True
+                self._leases.pop(job.id, None)
+                return _NOTHING
             result = self._execute(job)
         except Exception as error:
             logger.exception("job %s failed in elf %r", job.id, self.elf.uid)
             self._record_failure(job, error, store_failures)
+            self._leases.pop(job.id, None)
             if raise_exceptions:
                 raise
-            return False
+            return _FAILED
         except BaseException:
             logger.warning(
                 "job %s of elf %r interrupted; giving it back", job.id, self.elf.uid
             )
+            self._leases.pop(job.id, None)
             self._persist_quietly(self.store.release_job, job.id, job.attempt)
             raise
-        finally:
-            if self._heartbeat is not None:
-                self._heartbeat.job = None
+        self._observe(time.perf_counter() - started)
         if result is _EXPANDED:
             logger.info("job %s expanded by elf %r's worker", job.id, self.elf.uid)
-            return True
-        if self._persist(
-            job, lambda: self.store.complete_job(job.id, job.attempt, result)
-        ):
-            logger.info(
-                "job %s done by elf %r in %.3fs",
-                job.id,
-                self.elf.uid,
-                time.perf_counter() - started,
-            )
-        return True
+            self._leases.pop(job.id, None)
+            return _NOTHING
+        logger.info(
+            "job %s done by elf %r in %.3fs",
+            job.id,
+            self.elf.uid,
+            time.perf_counter() - started,
+        )
+        return result
+
+    def _observe(self, seconds: float) -> None:
+        """Follow how long jobs take; a slow one counts at once."""
+        previous = self._job_seconds
+        if previous is None or seconds > previous * 4:
+            self._job_seconds = seconds
+        else:
+            self._job_seconds = previous * 0.8 + seconds * 0.2
 
     def _execute(self, job: ClaimedJob):
         if job.problem:
@@ -412,23 +578,27 @@ class ElfWorker:
         return spec
 
     def _develop(self, job: ClaimedJob, spec) -> dict:
-        where = "job %s (%s, flow %s at %s:%s): " % (
-            job.id,
-            spec.call_name,
-            job.site.get("flow"),
-            job.site.get("file"),
-            job.site.get("line"),
-        )
         templates = {p.name: p.value for p in job.parameters if p.has_refs}
-        developed = develop_templates(
-            templates,
-            lambda indices: self.store.fetch_results(job.run_id, indices),
-            where,
-        )
-        for name, value in developed.items():
-            spec.check_argument(name, value)
+        developed = {}
+        if templates:
+            where = "job %s (%s, flow %s at %s:%s): " % (
+                job.id,
+                spec.call_name,
+                job.site.get("flow"),
+                job.site.get("file"),
+                job.site.get("line"),
+            )
+            developed = develop_templates(
+                templates,
+                lambda indices: self.store.fetch_results(job.run_id, indices),
+                where,
+            )
+            for name, value in developed.items():
+                spec.check_argument(name, value)
         return {
-            p.name: developed[p.name] if p.has_refs else decode(p.value)
+            p.name: developed[p.name]
+            if p.has_refs
+            else (p.value if p.plain else decode(p.value))
             for p in job.parameters
         }
 
@@ -461,40 +631,140 @@ class ElfWorker:
     # -- writing outcomes -----------------------------------------------------
 
     def _persist(self, job: ClaimedJob, write) -> bool:
-        """Write a job's outcome, waiting out a store that is busy for long."""
+        """Write one job's outcome (see _persistently); whether it was stored."""
+        stored = self._persistently(write, [job.id])
+        if stored is False:
+            _log_lost(job.id, job.attempt, self.elf.uid)
+        return bool(stored)
+
+    def _persistently(self, write, job_ids: list):
+        """``write()``, waiting out a store that is busy for long (each try
+        already waits the lock timeout); None when it never could: the jobs'
+        leases then expire, and other workers run them again."""
         for pause in _PERSIST_PAUSES:
             try:
-                if write():
-                    return True
-                logger.warning(
-                    "job %s attempt %d of elf %r no longer holds the"
-                    " job; its outcome is not stored",
-                    job.id,
-                    job.attempt,
-                    self.elf.uid,
-                )
-                return False
+                return write()
             except StoreError:
                 logger.exception(
-                    "job %s of elf %r: cannot store its outcome; retrying in %ss",
-                    job.id,
+                    "elf %r cannot store the outcome of job(s) %s; retrying in %ss",
                     self.elf.uid,
+                    ", ".join(job_ids),
                     pause,
                 )
                 time.sleep(pause)
         logger.error(
-            "job %s of elf %r: giving up storing its outcome; its lease"
-            " will expire and another worker will run it",
-            job.id,
+            "elf %r gives up storing the outcome of job(s) %s; their leases"
+            " will expire and other workers will run them",
             self.elf.uid,
+            ", ".join(job_ids),
         )
-        return False
+        return None
 
     def _persist_quietly(self, action, *args) -> None:
         try:
             action(*args)
         except StoreError:
             logger.exception("worker %s: cannot update the store", self.worker_id)
+
+
+class _BatchHeartbeat(Heartbeat):
+    """Renews the lease of every job the worker holds (claimed, running, or
+    finished with its result not stored yet), or says the worker is alive;
+    and stores the results that waited HOLD_SECONDS, while the main thread
+    is in a task that takes long."""
+
+    def __init__(self, worker, registered: bool):
+        super().__init__(worker.store, worker.worker_id, worker.lease, registered)
+        self.worker = worker
+        self.woken = threading.Event()  # results are waiting, or stop
+
+    def run(self) -> None:
+        due = time.monotonic() + self.lease / 3
+        while not self._stopped.is_set():
+            since = self.worker._finished_at if self.worker._finished else None
+            until = due if since is None else min(due, since + HOLD_SECONDS)
+            self.woken.wait(max(0.0, until - time.monotonic()))
+            self.woken.clear()
+            now = time.monotonic()
+            try:
+                if since is not None and now >= since + HOLD_SECONDS:
+                    self.worker._hand_in(0, since)
+                if now >= due:
+                    due = now + self.lease / 3
+                    self.beat()
+            except Exception:
+                logger.exception("worker %s: heartbeat failed", self.worker_id)
+
+    def beat(self) -> None:
+        held = self.worker._leases.copy()  # one step: the worker changes it
+        for job_id, attempt in held.items():
+            if not self.store.renew_lease(job_id, attempt, self.worker_id, self.lease):
+                logger.warning(
+                    "job %s attempt %d: the lease was lost; its outcome"
+                    " will not be stored",
+                    job_id,
+                    attempt,
+                )
+        if not held and self.registered:
+            self.store.worker_heartbeat(self.worker_id, None)
+
+    def stop(self) -> None:
+        super().stop()
+        self.woken.set()
+
+
+class _Deadlines(Deadlines):
+    """Deadlines whose SIGALRM handler stays installed while the worker runs
+    its jobs (``install``), instead of being installed and removed around
+    every task; the timer is only set for a task that has a deadline."""
+
+    _replaced = None  # the handler it replaced, while installed
+
+    def install(self) -> None:
+        if self.available() and self._replaced is None:
+            previous = signal.signal(signal.SIGALRM, self._fire)
+            self._replaced = previous or signal.SIG_DFL
+
+    def uninstall(self) -> None:
+        if self._replaced is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._replaced)
+            self._replaced = None
+
+    def running(self, timeout: float | None, description: str):
+        if self._replaced is None or not self.available():
+            return super().running(timeout, description)
+        return self._armed(timeout, description)
+
+    @contextlib.contextmanager
+    def _armed(self, timeout: float | None, description: str):
+        if timeout is not None:
+            self.timeout_at = time.monotonic() + timeout
+        self.timeout, self.description, self.armed = timeout, description, True
+        timed = self.timeout_at is not None or self.grace_at is not None
+        if timed:
+            self._arm()
+        try:
+            yield
+        finally:
+            self.armed = False
+            if timed or self.grace_at is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            self.timeout_at = None
+
+    def _fire(self, number, frame) -> None:
+        if self.armed:  # a late signal after the task is ignored
+            super()._fire(number, frame)
+
+
+def _log_lost(job_id: str, attempt: int, uid: str) -> None:
+    logger.warning(
+        "job %s attempt %d of elf %r no longer holds the job; its outcome is"
+        " not stored",
+        job_id,
+        attempt,
+        uid,
+    )
 
 
 def describe_failure(

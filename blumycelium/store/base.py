@@ -47,6 +47,13 @@ Every backend keeps these rules, and the conformance suite checks them:
    transaction; :meth:`retry_jobs` makes failed jobs ready and their
    ``upstream_failed`` downstream pending again, keeping every result.
 
+Workers go through the batch methods at the end of the class
+(:meth:`complete_and_claim`, :meth:`release_jobs`, :meth:`current_claims`)
+and runs are polled through :meth:`run_progress`. Each has a default built
+from the methods above, one job at a time, so a backend only overrides them
+to save round trips; SQLite completes a worker's finished jobs and claims its
+next batch in one transaction.
+
 Ids of runs and jobs are strings chosen by the backend.
 """
 
@@ -112,6 +119,9 @@ class ParameterDocument:
     name: str
     value: object
     has_refs: bool
+    # a backend's hint: the value holds no tagged dict, so decoding it gives
+    # it back unchanged (a worker then skips walking a large value)
+    plain: bool = field(default=False, compare=False)
 
 
 @dataclass
@@ -226,6 +236,32 @@ class RunRecord:
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_RUN_STATUSES
+
+
+@dataclass
+class RunProgress:
+    """What following a run needs: its status and counts, without its
+    arguments and return value (which may be large)."""
+
+    id: str
+    flow: str
+    status: str
+    jobs_total: int
+    jobs_unfinished: int
+    jobs_failed: int
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_RUN_STATUSES
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A job's attempt that ran to its end, and its result (JSON-ready)."""
+
+    job_id: str
+    attempt: int
+    result: object
 
 
 @dataclass
@@ -461,3 +497,69 @@ class StoreBackend(abc.ABC):
     def purge_runs(self, before: float) -> int:
         """Delete the finished runs that finished before ``before`` (a
         timestamp) and everything that hangs on them; how many runs."""
+
+    # -- batches and polling: defaults from the methods above ----------------
+
+    def complete_and_claim(
+        self,
+        completions: list[Completion],
+        elf_uids: list[str],
+        worker: str,
+        lease: float = 30.0,
+        limit: int = 1,
+    ) -> tuple[list[bool], list[ClaimedJob]]:
+        """Store ``completions`` as :meth:`complete_job` does (each fenced by
+        its attempt), then claim up to ``limit`` jobs: the claimable jobs of
+        the first uid of ``elf_uids``, oldest first, then those of the next.
+
+        Every job claimed is an attempt with its own lease, which the caller
+        renews until it has run the job or given it back with
+        :meth:`release_jobs`; if the caller dies, :meth:`reap_expired_leases`
+        gives them back. Only the first job of a batch may have been attempted
+        before (a retry, or a job whose worker died), so that a job that kills
+        its worker does not spend the attempts of fresh jobs claimed with it.
+        Returns whether each completion was stored, and the jobs claimed, in
+        the order to run them. This default claims one job at a time."""
+        stored = [self.complete_job(c.job_id, c.attempt, c.result) for c in completions]
+        for uid in elf_uids if limit > 0 else ():
+            job = self.claim_job(uid, worker, lease)
+            if job is not None:
+                return stored, [job]
+        return stored, []
+
+    def release_jobs(self, jobs: list[tuple[str, int]]) -> None:
+        """Give back jobs claimed and not started, as (job id, attempt)."""
+        for job_id, attempt in jobs:
+            self.release_job(job_id, attempt)
+
+    def current_claims(self, jobs: list[tuple[str, int]]) -> set[str]:
+        """The ids of those jobs, given as (job id, attempt), that their
+        attempt still holds, in a run still running: a worker checks the jobs
+        of its batch before it starts them, when another process wrote
+        meanwhile (it may have cancelled their run)."""
+        current = set()
+        for job_id, attempt in jobs:
+            job = self.get_job(job_id)
+            if (
+                job.status == "running"
+                and job.attempts == attempt
+                and self.run_progress(job.run_id).status == "running"
+            ):
+                current.add(job_id)
+        return current
+
+    def run_progress(self, run_id: str) -> RunProgress:
+        """The run's status and counts; NotFoundError when there is none."""
+        run = self.get_run(run_id)
+        return RunProgress(
+            run.id,
+            run.flow,
+            run.status,
+            run.jobs_total,
+            run.jobs_unfinished,
+            run.jobs_failed,
+        )
+
+    def run_result(self, run_id: str):
+        """The run's return value as stored: a template over job results."""
+        return self.get_run(run_id).result

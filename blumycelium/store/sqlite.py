@@ -1,7 +1,8 @@
 """The embedded mycelium: one SQLite file shared by any number of processes.
 
-Connections, schema and transactions are in ``sqlite_connection.py``; leases,
-workers, cancellation and re-runs in ``sqlite_recovery.py``.
+Connections, schema and transactions are in ``sqlite_connection.py``;
+claims and completions in ``sqlite_claims.py``; leases, workers, cancellation
+and re-runs in ``sqlite_recovery.py``; fan-out in ``sqlite_expansion.py``.
 
 How the rules of ``base.py`` are kept:
 
@@ -11,10 +12,10 @@ How the rules of ``base.py`` are kept:
 - readiness: ``complete_job`` decrements ``unfinished_dependencies`` of the
   job's dependents (found through the ``job_edges`` primary key) and flips
   those reaching zero from ``pending`` to ``ready`` in the same transaction;
-- claims: a read finds the oldest ready job of the elf through a partial
-  index holding only ready jobs; a single ``UPDATE ... WHERE status =
-  'ready'`` takes it, and a worker that loses the race looks again. Idle
-  workers therefore never take the write lock;
+- claims: a worker hands in its finished jobs and claims its next ones in
+  one transaction, through a partial index holding only ready jobs (see
+  ``sqlite_claims.py``); an idle worker only reads, and never takes the
+  write lock;
 - failures: a recursive query walks the edges downstream and marks what has
   not finished ``upstream_failed``.
 """
@@ -22,28 +23,28 @@ How the rules of ``base.py`` are kept:
 from __future__ import annotations
 
 import hashlib
-import json
-import sqlite3
 import time
 
-from ..errors import NotFoundError, StoreError
+from ..errors import NotFoundError
+from ..values import dumps, loads
 from .base import (
-    ClaimedJob,
     ElfDocument,
     FailureDocument,
     FailureRecord,
     JobRecord,
     ParameterDocument,
     RunDocument,
+    RunProgress,
     RunRecord,
     StoreBackend,
     TaskDocument,
     UndecidedJob,
-    order_key,
 )
-from .sqlite_connection import SQLiteConnections, dumps
+from .sqlite_claims import RUN_CANCELLED, ClaimsMixin, parameter_documents
+from .sqlite_connection import SQLiteConnections, int_id
 from .sqlite_expansion import ExpansionMixin
 from .sqlite_recovery import RecoveryMixin
+from .sqlite_rows import job_rows, parameter_rows, run_row
 
 # What a skipped job's result reads as (see values.SkippedMarker).
 SKIPPED = {"__bm__": "skipped"}
@@ -55,7 +56,9 @@ _JOB_COLUMNS = (
 )
 
 
-class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBackend):
+class SQLiteBackend(
+    SQLiteConnections, ClaimsMixin, RecoveryMixin, ExpansionMixin, StoreBackend
+):
     """A mycelium in one SQLite file."""
 
     def __repr__(self) -> str:
@@ -143,6 +146,11 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
 
     def submit_run(self, run: RunDocument) -> str:
         now = time.time()
+        # the rows are made before the write lock is taken, and wait only
+        # for their ids
+        row = run_row(run, now)
+        jobs = job_rows(run.jobs, now)
+        parameters = parameter_rows(run.jobs)
         with self._write() as connection:
             if run.run_key is not None:
                 existing = connection.execute(
@@ -150,9 +158,9 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
                 ).fetchone()
                 if existing is not None:
                     return str(existing[0])
-            run_id = self._insert_run(connection, run, now)
-            ids = self._insert_jobs(connection, run_id, run.jobs, now)
-            self._insert_parameters(connection, ids, run.jobs)
+            run_id = self._insert_run(connection, run, row, now)
+            ids = self._insert_jobs(connection, run_id, run.jobs, jobs)
+            self._insert_parameters(connection, ids, run.jobs, parameters)
             connection.executemany(
                 "INSERT INTO job_edges VALUES (?, ?)",
                 [
@@ -163,7 +171,7 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
             )
         return str(run_id)
 
-    def _insert_run(self, connection, run: RunDocument, now: float) -> int:
+    def _insert_run(self, connection, run: RunDocument, row: tuple, now) -> int:
         connection.execute(
             "INSERT OR IGNORE INTO flow_revisions VALUES (?, ?, ?, ?, ?, ?)",
             (
@@ -175,93 +183,57 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
                 now,
             ),
         )
-        finished = not run.jobs
         cursor = connection.execute(
             "INSERT INTO runs (flow, flow_revision, run_key, arguments, result,"
             " result_dependencies, status, jobs_total, jobs_unfinished,"
             " submitted_at, finished_at, next_index) VALUES (?, ?, ?, ?, ?, ?, ?,"
             " ?, ?, ?, ?, ?)",
-            (
-                run.flow,
-                run.flow_revision,
-                run.run_key,
-                dumps(run.arguments),
-                dumps(run.result),
-                dumps(sorted(run.result_dependencies)),
-                "done" if finished else "running",
-                len(run.jobs),
-                len(run.jobs),
-                now,
-                now if finished else None,
-                len(run.jobs),
-            ),
+            row,
         )
         return cursor.lastrowid
 
-    def _insert_jobs(
-        self, connection, run_id: int, jobs, now: float, states: dict | None = None
-    ) -> dict:
-        """Insert jobs with ids from the sequence; ``states`` overrides, by
-        job index, (status, unfinished dependencies, skipped dependencies)."""
+    def _insert_jobs(self, connection, run_id: int, jobs, rows: list) -> dict:
+        """Insert the rows of ``jobs`` (see ``job_rows``) with ids from the
+        sequence; the ids by job index."""
         row = connection.execute(
             "SELECT max(coalesce((SELECT max(id) FROM jobs), 0), coalesce("
             "(SELECT seq FROM sqlite_sequence WHERE name = 'jobs'), 0))"
         ).fetchone()
         first = row[0] + 1
-        ids = {job.index: first + position for position, job in enumerate(jobs)}
-        states = states or {}
-        rows = []
-        for job in jobs:
-            status, unfinished, skipped = states.get(
-                job.index,
-                ("pending" if job.dependencies else "ready", len(job.dependencies), 0),
-            )
-            rows.append(
-                (
-                    ids[job.index],
-                    run_id,
-                    job.index,
-                    job.elf_uid,
-                    job.task,
-                    job.task_revision,
-                    dumps(job.site),
-                    status,
-                    unfinished,
-                    now,
-                    job.max_attempts,
-                    None if job.guard is None else dumps(job.guard),
-                    int(job.guard is None and skipped == 0),
-                    len(job.dependencies),
-                    skipped,
-                    job.order or order_key(job.index),
-                )
-            )
         connection.executemany(
             "INSERT INTO jobs (id, run_id, idx, elf_uid, task, task_revision,"
             " site, status, unfinished_dependencies, created_at, max_attempts,"
             " guard, decided, dependency_count, skipped_dependencies, position)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            [(first + number, run_id, *row) for number, row in enumerate(rows)],
         )
-        return ids
+        return {job.index: first + number for number, job in enumerate(jobs)}
 
-    def _insert_parameters(self, connection, ids: dict, jobs) -> None:
+    def _insert_parameters(self, connection, ids: dict, jobs, rows: list) -> None:
+        """Insert the rows of ``parameter_rows(jobs)``, given the jobs' ids."""
+        first = ids[jobs[0].index] if jobs else 0
         connection.executemany(
             "INSERT INTO parameters VALUES (?, ?, ?, ?, ?)",
-            [
-                (ids[job.index], position, p.name, dumps(p.value), int(p.has_refs))
-                for job in jobs
-                for position, p in enumerate(job.parameters)
-            ],
+            [(first + number, *row) for number, *row in rows],
         )
 
     def get_run(self, run_id: str) -> RunRecord:
+        return _run_record(self._run_row(_RUN_COLUMNS, run_id))
+
+    def run_progress(self, run_id: str) -> RunProgress:
+        row = self._run_row(_PROGRESS_COLUMNS, run_id)
+        return RunProgress(str(row[0]), *row[1:])
+
+    def run_result(self, run_id: str):
+        return loads(self._run_row("result", run_id)[0])
+
+    def _run_row(self, columns: str, run_id: str):
         rows = self._read(
-            "SELECT %s FROM runs WHERE id = ?" % _RUN_COLUMNS, (_int_id(run_id, "run"),)
+            "SELECT %s FROM runs WHERE id = ?" % columns, (int_id(run_id, "run"),)
         )
         if not rows:
             raise NotFoundError("no run %r in the mycelium %s" % (run_id, self.path))
-        return _run_record(rows[0])
+        return rows[0]
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
         rows = self._read(
@@ -270,67 +242,6 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
         return [_run_record(row) for row in rows]
 
     # -- the worker's side ----------------------------------------------------
-
-    def claim_job(
-        self, elf_uid: str, worker: str, lease: float = 30.0
-    ) -> ClaimedJob | None:
-        connection = self.connection
-        while True:
-            row = connection.execute(
-                "SELECT id FROM jobs WHERE elf_uid = ? AND status = 'ready' AND"
-                " decided = 1 AND coalesce(not_before, 0) <= ? ORDER BY run_id,"
-                " position LIMIT 1",
-                (elf_uid, time.time()),
-            ).fetchone()
-            if row is None:
-                return None
-            claimed = self._take(connection, row[0], worker, lease)
-            if claimed is not None:
-                return claimed
-
-    def _take(
-        self, connection, job_id: int, worker: str, lease: float
-    ) -> ClaimedJob | None:
-        now = time.time()
-        try:
-            row = connection.execute(
-                "UPDATE jobs SET status = 'running', attempts = attempts + 1,"
-                " started_at = ?, worker = ?, lease_expires_at = ?, not_before ="
-                " NULL WHERE id = ? AND status = 'ready' RETURNING id, run_id,"
-                " idx, elf_uid, task, task_revision, attempts, site, attempt_base,"
-                " guard, position",
-                (now, worker, now + lease, job_id),
-            ).fetchone()
-        except sqlite3.Error as error:
-            raise StoreError(
-                "cannot claim a job in %s: %s" % (self.path, error)
-            ) from error
-        if row is None:
-            return None
-        identifier, run_id, index, elf_uid, task, revision, attempt, site, base = row[
-            :9
-        ]
-        claimed = ClaimedJob(
-            str(identifier),
-            str(run_id),
-            index,
-            elf_uid,
-            task,
-            revision,
-            attempt,
-            json.loads(site),
-            attempt_base=base,
-            guard=None if row[9] is None else json.loads(row[9]),
-            order=row[10],
-        )
-        try:
-            claimed.parameters = self.job_parameters(claimed.id)
-        except ValueError as error:
-            claimed.problem = (
-                "the stored parameters of job %s are not valid JSON: %s"
-                % (claimed.id, error)
-            )
-        return claimed
 
     def fetch_results(self, run_id: str, indices) -> dict[int, object]:
         indices = sorted(set(indices))
@@ -341,38 +252,27 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
             "SELECT j.idx, r.value FROM jobs j LEFT JOIN results r ON r.job_id ="
             " j.id WHERE j.run_id = ? AND j.idx IN (%s) AND (r.job_id IS NOT NULL"
             " OR j.status = 'skipped')" % marks,
-            (_int_id(run_id, "run"), *indices),
+            (int_id(run_id, "run"), *indices),
         )
         return {
-            index: SKIPPED if value is None else json.loads(value)
-            for index, value in rows
+            index: SKIPPED if value is None else loads(value) for index, value in rows
         }
 
-    def complete_job(self, job_id: str, attempt: int, result) -> bool:
-        text = dumps(result)
-        identifier = _int_id(job_id, "job")
-        now = time.time()
-        with self._write() as connection:
-            run_id = self._finish_done(connection, identifier, attempt, text, now)
-            if run_id is None:
-                return False
-            self._release_dependents(connection, identifier, skipped=False)
-            self._count_down(connection, run_id, 1, 0, now)
-        return True
-
-    def _release_dependents(self, connection, identifier: int, skipped: bool):
-        """One dependency of each dependent finished: those left with none are
-        ready, and claimable at once unless something must be decided first."""
+    def _release_dependents(self, connection, identifiers: list, skipped: bool):
+        """The jobs of ``identifiers`` finished: each of their dependents has
+        that many dependencies fewer; those left with none are ready, and
+        claimable at once unless something must be decided first."""
+        count = len(identifiers)
+        finished = ",".join("?%d" % number for number in range(1, count + 1))
+        released = _RELEASED % finished
         connection.execute(
-            "UPDATE jobs SET unfinished_dependencies = unfinished_dependencies - 1,"
-            " skipped_dependencies = skipped_dependencies + ?,"
-            " decided = CASE WHEN unfinished_dependencies = 1 AND status ="
-            " 'pending' THEN (guard IS NULL AND skipped_dependencies + ? = 0)"
-            " ELSE decided END,"
-            " status = CASE WHEN unfinished_dependencies = 1 AND status = 'pending'"
-            " THEN 'ready' ELSE status END WHERE id IN (SELECT to_job FROM"
-            " job_edges WHERE from_job = ?)",
-            (int(skipped), int(skipped), identifier),
+            _RELEASE
+            % {
+                "released": released,
+                "skips": "?%d * %s" % (count + 1, released),
+                "finished": finished,
+            },
+            (*identifiers, int(skipped)),
         )
 
     def undecided_jobs(self, limit: int = 50) -> list[UndecidedJob]:
@@ -387,7 +287,7 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
                 str(row[0]),
                 str(row[1]),
                 row[2],
-                None if row[3] is None else json.loads(row[3]),
+                None if row[3] is None else loads(row[3]),
                 row[4],
                 row[5],
                 row[6],
@@ -396,7 +296,7 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
         ]
 
     def decide_job(self, job_id: str, runs: bool, attempt: int | None = None) -> bool:
-        identifier = _int_id(job_id, "job")
+        identifier = int_id(job_id, "job")
         now = time.time()
         with self._write() as connection:
             if runs:
@@ -417,7 +317,7 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
             ).fetchone()
             if row is None:
                 return False
-            self._release_dependents(connection, identifier, skipped=True)
+            self._release_dependents(connection, [identifier], skipped=True)
             self._count_down(connection, row[0], 1, 0, now)
         return True
 
@@ -466,7 +366,7 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
         failure: FailureDocument,
         retry_at: float | None = None,
     ) -> bool:
-        identifier = _int_id(job_id, "job")
+        identifier = int_id(job_id, "job")
         now = time.time()
         with self._write() as connection:
             if retry_at is not None:
@@ -483,12 +383,15 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
     def _requeue(
         self, connection, identifier: int, attempt: int, not_before: float
     ) -> bool:
+        """Make a running attempt's job ready again from ``not_before`` on, or
+        cancelled when its run was cancelled meanwhile."""
         return (
             connection.execute(
-                "UPDATE jobs SET status = 'ready', worker = NULL, lease_expires_at ="
-                " NULL, not_before = ? WHERE id = ? AND status = 'running' AND"
-                " attempts = ?",
-                (not_before, identifier, attempt),
+                "UPDATE jobs SET status = CASE WHEN %s THEN 'cancelled' ELSE"
+                " 'ready' END, finished_at = CASE WHEN %s THEN ? END, worker ="
+                " NULL, lease_expires_at = NULL, not_before = ? WHERE id = ? AND"
+                " status = 'running' AND attempts = ?" % (RUN_CANCELLED, RUN_CANCELLED),
+                (not_before, not_before, identifier, attempt),
             ).rowcount
             == 1
         )
@@ -528,20 +431,11 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
             (identifier, attempt, failure_id, failure.task_revision, now),
         )
 
-    def release_job(self, job_id: str, attempt: int) -> None:
-        with self._write() as connection:
-            connection.execute(
-                "UPDATE jobs SET status = 'ready', worker = NULL, started_at ="
-                " NULL, lease_expires_at = NULL WHERE id = ? AND status ="
-                " 'running' AND attempts = ?",
-                (_int_id(job_id, "job"), attempt),
-            )
-
     # -- reading --------------------------------------------------------------
 
     def get_job(self, job_id: str) -> JobRecord:
         rows = self._read(
-            "SELECT %s FROM jobs WHERE id = ?" % _JOB_COLUMNS, (_int_id(job_id, "job"),)
+            "SELECT %s FROM jobs WHERE id = ?" % _JOB_COLUMNS, (int_id(job_id, "job"),)
         )
         if not rows:
             raise NotFoundError("no job %r in the mycelium %s" % (job_id, self.path))
@@ -554,7 +448,7 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
             parameters.append(elf_uid)
         if run_id is not None:
             clauses.append("run_id = ?")
-            parameters.append(_int_id(run_id, "run"))
+            parameters.append(int_id(run_id, "run"))
         if statuses is not None:
             statuses = list(statuses)
             clauses.append("status IN (%s)" % ",".join("?" * len(statuses)))
@@ -569,7 +463,7 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
     def count_jobs(self, run_id: str) -> dict[str, int]:
         rows = self._read(
             "SELECT status, count(*) FROM jobs WHERE run_id = ? GROUP BY status",
-            (_int_id(run_id, "run"),),
+            (int_id(run_id, "run"),),
         )
         return dict(rows)
 
@@ -577,18 +471,15 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
         rows = self._read(
             "SELECT name, value, has_refs FROM parameters WHERE"
             " job_id = ? ORDER BY position",
-            (_int_id(job_id, "job"),),
+            (int_id(job_id, "job"),),
         )
-        return [
-            ParameterDocument(name, json.loads(value), bool(has_refs))
-            for name, value, has_refs in rows
-        ]
+        return parameter_documents(rows)
 
     def job_result(self, job_id: str):
         rows = self._read(
-            "SELECT value FROM results WHERE job_id = ?", (_int_id(job_id, "job"),)
+            "SELECT value FROM results WHERE job_id = ?", (int_id(job_id, "job"),)
         )
-        return json.loads(rows[0][0]) if rows else None
+        return loads(rows[0][0]) if rows else None
 
     def list_edges(self, run_id: str) -> list[tuple[int, int]]:
         return [
@@ -597,7 +488,7 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
                 "SELECT f.idx, t.idx FROM job_edges e JOIN jobs f ON f.id = e.from_job"
                 " JOIN jobs t ON t.id = e.to_job WHERE t.run_id = ? ORDER BY t.idx,"
                 " f.idx",
-                (_int_id(run_id, "run"),),
+                (int_id(run_id, "run"),),
             )
         ]
 
@@ -636,10 +527,10 @@ class SQLiteBackend(SQLiteConnections, RecoveryMixin, ExpansionMixin, StoreBacke
         clauses, parameters = [], []
         if run_id is not None:
             clauses.append("j.run_id = ?")
-            parameters.append(_int_id(run_id, "run"))
+            parameters.append(int_id(run_id, "run"))
         if job_id is not None:
             clauses.append("l.job_id = ?")
-            parameters.append(_int_id(job_id, "job"))
+            parameters.append(int_id(job_id, "job"))
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
         rows = self._read(
             "SELECT f.id, l.job_id, l.attempt, f.exception_type, f.message,"
@@ -657,27 +548,34 @@ _RUN_COLUMNS = (
 )
 
 
+# How many of the finished jobs (?1, ?2, ...) a job waited for.
+_RELEASED = (
+    "(SELECT count(*) FROM job_edges WHERE to_job = jobs.id AND from_job IN (%s))"
+)
+_RELEASE = (
+    "UPDATE jobs SET unfinished_dependencies = unfinished_dependencies -"
+    " %(released)s, skipped_dependencies = skipped_dependencies + %(skips)s,"
+    " decided = CASE WHEN unfinished_dependencies = %(released)s AND status ="
+    " 'pending' THEN (guard IS NULL AND skipped_dependencies + %(skips)s = 0)"
+    " ELSE decided END, status = CASE WHEN unfinished_dependencies ="
+    " %(released)s AND status = 'pending' THEN 'ready' ELSE status END WHERE"
+    " id IN (SELECT to_job FROM job_edges WHERE from_job IN (%(finished)s))"
+)
+_PROGRESS_COLUMNS = "id, flow, status, jobs_total, jobs_unfinished, jobs_failed"
+
+
 def _run_record(row) -> RunRecord:
     values = list(row)
     values[0] = str(row[0])
     for position in (4, 5, 6):
-        values[position] = json.loads(row[position])
+        values[position] = loads(row[position])
     return RunRecord(*values)
 
 
 def _job_record(row) -> JobRecord:
     values = list(row)
-    values[0], values[1], values[7] = str(row[0]), str(row[1]), json.loads(row[7])
+    values[0], values[1], values[7] = str(row[0]), str(row[1]), loads(row[7])
     return JobRecord(*values)
-
-
-def _int_id(value, kind: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise NotFoundError(
-            "%r is not a %s id of an SQLite mycelium (ids are numbers)" % (value, kind)
-        ) from None
 
 
 def _traceback_hash(failure: FailureDocument) -> str:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import time
 
-from .sqlite_connection import dumps
+from ..values import dumps
+from .sqlite_rows import job_rows, parameter_rows
 
 _FINISHED = ("done", "skipped")
 _BROKEN = ("failed", "upstream_failed", "cancelled")
@@ -77,7 +78,7 @@ class ExpansionMixin:
                 " jobs_unfinished + ? WHERE id = ?",
                 (len(jobs), len(jobs) - len(broken & set(ids)) - gather_broken, run_id),
             )
-            self._release_dependents(connection, identifier, skipped=False)
+            self._release_dependents(connection, [identifier], skipped=False)
             self._count_down(connection, run_id, 1, 0, now)
         return True
 
@@ -112,8 +113,9 @@ class ExpansionMixin:
                     unfinished,
                     skipped,
                 )
-        ids = self._insert_jobs(connection, run_id, jobs, now, states)
-        self._insert_parameters(connection, ids, jobs)
+        rows = job_rows(jobs, now, states)
+        ids = self._insert_jobs(connection, run_id, jobs, rows)
+        self._insert_parameters(connection, ids, jobs, parameter_rows(jobs))
         every = {**{index: job for index, (job, _) in known.items()}, **ids}
         connection.executemany(
             "INSERT INTO job_edges VALUES (?, ?)",
