@@ -18,6 +18,7 @@ import contextlib
 import gc
 import inspect
 import logging
+import reprlib
 
 from .errors import CompileError, NotStorableError, StoreError
 from .urls import check_sqlite_directory, redact_url, resolve_url
@@ -335,8 +336,24 @@ def stored_arguments(arguments: dict) -> dict:
         try:
             stored[name] = {"value": encode(value, name)}
         except NotStorableError:
-            stored[name] = {"repr": repr(value)[:1000]}
+            stored[name] = {"repr": _shown(value)}
     return stored
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 1000
+
+
+def _shown(value) -> str:
+    """A short repr of an argument for the run's record; never raises (the
+    argument is the user's, and its repr may fail or recurse)."""
+    try:
+        return _SHOWN.repr(value)
+    except Exception as error:  # any failure of the repr
+        return "<%s whose repr raised %s>" % (
+            type(value).__name__,
+            type(error).__name__,
+        )
 
 
 def is_large(value, budget: int = RECORDED_ITEMS) -> bool:

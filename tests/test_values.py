@@ -168,3 +168,19 @@ def test_references_and_expressions_decode_into_markers_or_resolved_values():
 def test_an_unknown_tag_is_refused():
     with pytest.raises(NotStorableError, match="unknown stored tag"):
         decode({TAG: "pickle", "data": "..."})
+
+
+def test_arguments_recorded_on_a_run_never_fail_the_submission():
+    from blumycelium.mycelium import stored_arguments
+
+    class Moody:
+        def __repr__(self):
+            raise RuntimeError("no repr for you")
+
+    deep = 0
+    for _ in range(5000):
+        deep = [deep]
+    stored = stored_arguments({"moody": Moody(), "deep": deep, "n": 3})
+    assert stored["moody"]["repr"].startswith("<Moody instance at 0x")
+    assert stored["deep"]["repr"] == "[[[[[[[...]]]]]]]"
+    assert stored["n"] == {"value": 3}
