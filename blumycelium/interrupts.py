@@ -136,3 +136,47 @@ class Deadlines:
                 " stopped" % (self.description, self.timeout)
             )
         self._arm()
+
+
+class InstalledDeadlines(Deadlines):
+    """Deadlines whose SIGALRM handler stays installed while the worker runs
+    its jobs (``install``), instead of being installed and removed around
+    every task; the timer is only set for a task that has a deadline."""
+
+    _replaced = None  # the handler it replaced, while installed
+
+    def install(self) -> None:
+        if self.available() and self._replaced is None:
+            previous = signal.signal(signal.SIGALRM, self._fire)
+            self._replaced = previous or signal.SIG_DFL
+
+    def uninstall(self) -> None:
+        if self._replaced is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._replaced)
+            self._replaced = None
+
+    def running(self, timeout: float | None, description: str):
+        if self._replaced is None or not self.available():
+            return super().running(timeout, description)
+        return self._armed(timeout, description)
+
+    @contextlib.contextmanager
+    def _armed(self, timeout: float | None, description: str):
+        if timeout is not None:
+            self.timeout_at = time.monotonic() + timeout
+        self.timeout, self.description, self.armed = timeout, description, True
+        timed = self.timeout_at is not None or self.grace_at is not None
+        if timed:
+            self._arm()
+        try:
+            yield
+        finally:
+            self.armed = False
+            if timed or self.grace_at is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            self.timeout_at = None
+
+    def _fire(self, number, frame) -> None:
+        if self.armed:  # a late signal after the task is ignored
+            super()._fire(number, frame)

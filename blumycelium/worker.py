@@ -59,7 +59,7 @@ from dataclasses import dataclass
 
 from .develop import Developer, develop_templates, holds, referenced_jobs
 from .errors import ExecutionError, StoreError
-from .interrupts import Deadlines, Heartbeat, StopNow
+from .interrupts import Heartbeat, InstalledDeadlines, StopNow
 from .policy import NO_RETRY
 from .store.base import ClaimedJob, Completion, FailureDocument, WorkerDocument
 from .system_jobs import SYSTEM_ELF, run_system_job
@@ -112,7 +112,7 @@ class ElfWorker:
             os.getpid(),
             secrets.token_hex(3),
         )
-        self.deadlines = _Deadlines()
+        self.deadlines = InstalledDeadlines()
         self._heartbeat: Heartbeat | None = None
         self._stopping = False
         self._signals = 0
@@ -499,7 +499,12 @@ class ElfWorker:
                 return _NOTHING
             result = self._execute(job)
         except Exception as error:
-            logger.exception("job %s failed in elf %r", job.id, self.elf.uid)
+            logger.exception(
+                "job %s (%s) failed in the worker of elf %r",
+                job.id,
+                job.task,
+                self.elf.uid,
+            )
             self._record_failure(job, error, store_failures)
             self._leases.pop(job.id, None)
             if raise_exceptions:
@@ -698,7 +703,11 @@ class _BatchHeartbeat(Heartbeat):
     def beat(self) -> None:
         held = self.worker._leases.copy()  # one step: the worker changes it
         for job_id, attempt in held.items():
-            if not self.store.renew_lease(job_id, attempt, self.worker_id, self.lease):
+            renewed = self.store.renew_lease(
+                job_id, attempt, self.worker_id, self.lease
+            )
+            # a job the worker finished while this beat ran is not held anymore
+            if not renewed and self.worker._leases.get(job_id) == attempt:
                 logger.warning(
                     "job %s attempt %d: the lease was lost; its outcome"
                     " will not be stored",
@@ -711,50 +720,6 @@ class _BatchHeartbeat(Heartbeat):
     def stop(self) -> None:
         super().stop()
         self.woken.set()
-
-
-class _Deadlines(Deadlines):
-    """Deadlines whose SIGALRM handler stays installed while the worker runs
-    its jobs (``install``), instead of being installed and removed around
-    every task; the timer is only set for a task that has a deadline."""
-
-    _replaced = None  # the handler it replaced, while installed
-
-    def install(self) -> None:
-        if self.available() and self._replaced is None:
-            previous = signal.signal(signal.SIGALRM, self._fire)
-            self._replaced = previous or signal.SIG_DFL
-
-    def uninstall(self) -> None:
-        if self._replaced is not None:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self._replaced)
-            self._replaced = None
-
-    def running(self, timeout: float | None, description: str):
-        if self._replaced is None or not self.available():
-            return super().running(timeout, description)
-        return self._armed(timeout, description)
-
-    @contextlib.contextmanager
-    def _armed(self, timeout: float | None, description: str):
-        if timeout is not None:
-            self.timeout_at = time.monotonic() + timeout
-        self.timeout, self.description, self.armed = timeout, description, True
-        timed = self.timeout_at is not None or self.grace_at is not None
-        if timed:
-            self._arm()
-        try:
-            yield
-        finally:
-            self.armed = False
-            if timed or self.grace_at is not None:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-            self.timeout_at = None
-
-    def _fire(self, number, frame) -> None:
-        if self.armed:  # a late signal after the task is ignored
-            super()._fire(number, frame)
 
 
 def _log_lost(job_id: str, attempt: int, uid: str) -> None:
