@@ -595,3 +595,14 @@ def test_a_result_left_in_module_state_is_refused(load_flows):
     )
     with pytest.raises(CompileError, match="flow f left a task result"):
         caller.calling.graph(2)
+
+
+def test_functions_of_a_flow_keep_the_names_written_in_it(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            found = words.task_split(text)["words"]
+            return sorted(found, key=lambda w: -len(w))
+    """)
+    with pytest.raises(CompileError, match=r"function 'f\.<locals>\.<lambda>'"):
+        module.f.graph("a bc")

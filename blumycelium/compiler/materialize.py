@@ -87,7 +87,7 @@ def materialize(rewritten: RewrittenFlow, original, file: str):
         )
     inner = inner.replace(co_name=original.__name__)
     if hasattr(inner, "co_qualname"):  # Python 3.11+
-        inner = inner.replace(co_qualname=original.__qualname__)
+        inner = _requalified(inner, inner.co_qualname, original.__qualname__)
     register_rewritten_code(inner)
     original.__globals__.setdefault(OPS, ops)
     function = types.FunctionType(
@@ -128,3 +128,16 @@ def _find_code(code: types.CodeType, name: str) -> types.CodeType:
         if isinstance(constant, types.CodeType) and constant.co_name == name:
             return constant
     raise RuntimeError("internal error: no code object %r in %r" % (name, code))
+
+
+def _requalified(code, old: str, new: str):
+    """``code`` and the functions nested in it with the qualified name the
+    user wrote (``flow.<locals>.<lambda>``), not the factory's."""
+    constants = tuple(
+        _requalified(c, old, new) if isinstance(c, types.CodeType) else c
+        for c in code.co_consts
+    )
+    name = code.co_qualname
+    if name == old or name.startswith(old + "."):
+        name = new + name[len(old) :]
+    return code.replace(co_consts=constants, co_qualname=name)
