@@ -29,6 +29,7 @@ from .values import (
     RefMarker,
     SkippedMarker,
     decode,
+    encode,
 )
 
 
@@ -118,7 +119,10 @@ class Developer:
             name: decode(value, self._resolve) for name, value in marker.inputs.items()
         }
         try:
-            return evaluate(marker.code, inputs)
+            value = evaluate(marker.code, inputs)
+            if any(callable(v) for v in inputs.values()):  # a helper's value
+                encode(value, "the value")  # NotStorableError: what and where
+            return value
         except Exception as error:
             poison = _poison_in(inputs)
             if poison is not None:

@@ -126,3 +126,22 @@ def test_a_helper_that_raises_is_named_in_the_failure(load_flows):
     [failure] = run.failures()
     assert "the expression 'tests.fixtures.helpers:clamp(_1[0])'" in failure.message
     assert "TypeError" in failure.message
+
+
+def test_a_helper_value_that_cannot_be_stored_fails_the_expression(load_flows):
+    module = load_flows("""
+        from tests.fixtures.helpers import unique
+
+        @myc.flow
+        def f(text):
+            parts = words.task_split(text)
+            return calc.task_total(unique(parts["words"]))["total"]
+    """)
+    run = module.f("a a b")
+    for elf in (module.words, module.calc):
+        elf.start_jobs(raise_exceptions=False)
+    assert run.wait(timeout=30) == "failed"
+    [failure] = run.failures()
+    assert "tests.fixtures.helpers:unique(_1)" in failure.message
+    assert "set is not storable" in failure.message
+    assert failure.message.startswith("job ")
