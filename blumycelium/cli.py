@@ -131,7 +131,7 @@ def _add_worker(commands, common) -> None:
 
 def _add_views(commands, listing) -> None:
     runs = _command(commands, "runs", listing, _runs, "recent runs")
-    runs.add_argument("--limit", type=int, default=50)
+    runs.add_argument("--limit", type=_count, default=50)
     show = _command(commands, "show", listing, _show, "one run's graph of jobs")
     show.add_argument("run")
     show.add_argument(
@@ -203,6 +203,16 @@ def _positive(text: str) -> float:
     value = float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number" % text) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
     return value
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import json
 
 from .compiler import compile_flow
 from .errors import CompileError, RunKeyConflictError
@@ -70,7 +71,7 @@ class Flow:
         run_key = None
         if "run_key" in kwargs and not self._takes_run_key:
             run_key = kwargs.pop("run_key")
-            if not isinstance(run_key, str) or not run_key:
+            if run_key is not None and (not isinstance(run_key, str) or not run_key):
                 raise TypeError(
                     "flow %s(): run_key must be a non-empty string,"
                     " found %r" % (self.name, run_key)
@@ -86,7 +87,7 @@ class Flow:
         """A run key returns its run only to the same flow with the same
         arguments: anything else is a mistake to report, not a run to share."""
         record = run.record()
-        if record.flow == self.name and record.arguments == arguments:
+        if record.flow == self.name and _same(record.arguments, arguments):
             return
         raise RunKeyConflictError(
             "run_key %r already names run %s, of flow %s with arguments %s; this"
@@ -165,3 +166,8 @@ def _shown_arguments(arguments: dict) -> str:
         for name, stored in arguments.items()
     )
     return "(%s)" % (text if len(text) <= 200 else text[:196] + "...")
+
+
+def _same(stored: dict, arguments: dict) -> bool:
+    """Stored arguments equal as stored: 1, 1.0 and True differ here."""
+    return json.dumps(stored, sort_keys=True) == json.dumps(arguments, sort_keys=True)

@@ -391,3 +391,25 @@ def test_a_generator_over_a_result_kept_in_a_name_is_refused(load_flows):
     assert "write a list comprehension" in str(caught.value)
     compiled, eager = run_both(module, module.consumed, "a bc")
     assert compiled == eager == (3, False)
+
+
+def test_plus_equals_grows_a_list_per_element_and_carries_no_number(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def grown(text):
+            out = []
+            for word in words.task_split(text)["words"]:
+                out += [word.upper()]
+            return out
+
+        @myc.flow
+        def summed(text):
+            total = 0
+            for word in words.task_split(text)["words"]:
+                total += len(word)
+            return total
+    """)
+    compiled, eager = run_both(module, module.grown, "a bc")
+    assert compiled == eager == ["A", "BC"]
+    with pytest.raises(CompileError, match="'total' is carried from one iteration"):
+        module.summed.graph("a bc")

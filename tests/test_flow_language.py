@@ -583,6 +583,30 @@ def test_a_result_left_in_module_state_is_refused(load_flows):
         module.f.graph(1)
     with pytest.raises(CompileError, match="flow g left a task result in 'kept'"):
         module.factory().graph(1)
+    others = load_flows("""
+        class Box:
+            pass
+
+        box = Box()
+
+        @myc.flow
+        def attribute(x):
+            box.last = {"v": (calc.task_add(x)["sum"],)}
+
+        @myc.flow
+        def default(x, acc=[]):
+            acc.append(calc.task_add(x))
+
+        @myc.flow
+        def argument(x, sink):
+            sink.append(calc.task_add(x))
+    """)
+    with pytest.raises(CompileError, match="left a task result in 'box'"):
+        others.attribute.graph(1)
+    with pytest.raises(CompileError, match="left a task result in a default value"):
+        others.default.graph(1)
+    with pytest.raises(CompileError, match="in the argument 'sink'"):
+        others.argument.graph(1, [])
     caller = load_flows(
         """
         from %s import f

@@ -222,6 +222,9 @@ def test_submitting_twice_with_a_run_key_returns_the_first_run(workshop):
     with pytest.raises(RunKeyConflictError, match="this call is flow failing"):
         workshop.failing("x", run_key="nightly-2026-12-04")
     assert len(workshop.mycelium.store.list_runs()) == 2  # nothing more stored
+    with pytest.raises(RunKeyConflictError):  # True is not 1: values are exact
+        workshop.chain(True, 2, run_key="nightly-2026-12-04")
+    assert workshop.chain(5, 1, run_key=None).id not in (first.id, other.id)
 
 
 def test_sigterm_past_the_grace_period_gives_the_job_back(workshop, workers, tmp_path):

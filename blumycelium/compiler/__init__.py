@@ -25,6 +25,7 @@ The compiler imports nothing from ``blumycelium.store``.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass
 
@@ -91,20 +92,30 @@ class CompiledFlow:
             if builder.errors:
                 raise builder.errors[0]
             graph = builder.finish(value, self._return_span(builder))
-            self.refuse_leaks()
+            self.refuse_leaks(args, kwargs)
             return graph
 
-    def refuse_leaks(self) -> None:
-        name = leaked_name(self.original) if self.original is not None else None
+    def refuse_leaks(self, args: tuple = (), kwargs: dict | None = None) -> None:
+        if self.original is None:
+            return
+        try:
+            bound = inspect.signature(self.original).bind_partial(
+                *args, **(kwargs or {})
+            )
+            arguments = bound.arguments
+        except (TypeError, ValueError):
+            arguments = {}
+        name = leaked_name(self.original, arguments)
         if name is None:
             return
         raise CompileError(
             [
                 Diagnostic(
                     self._def_span(),
-                    "flow %s left a task result in %r, which outlives the flow"
-                    " (a global or a variable of an enclosing function); a task"
-                    " result has a value only inside its run" % (self.name, name),
+                    "flow %s left a task result in %s, which outlives the flow"
+                    " (a global, a variable of an enclosing function, a default"
+                    " or an argument); a task result has a value only inside"
+                    " its run" % (self.name, name),
                     "return the result from the flow, or pass it to a task;"
                     " collect results in a list local to the flow",
                 )

@@ -403,9 +403,9 @@ class _Analyser(ValueAnalysis):
         if obstacle is not None:
             self.refuse_fan_out(node.iter, obstacle)
             return False
-        _, _, carried = loop_names(node)
+        _, grown, carried = loop_names(node)  # `total += x` is in grown
         names = sorted(
-            n for n in carried if n in self.env and not self.env[n].container
+            n for n in carried | grown if n in self.env and not self.env[n].container
         )
         if names:
             self.report(node.iter, *carried_refusal(names))

@@ -327,6 +327,12 @@ class _Grown(Walker):
         ):
             self.names.add(func.value.value)
 
+    def visit_AugAssign(self, node) -> None:
+        if isinstance(node.operator, cst.AddAssign) and isinstance(
+            node.target, cst.Name
+        ):
+            self.names.add(node.target.value)  # out += [x] grows out too
+
 
 def carried_names(statements, assigned: set[str], grown: set[str]) -> set[str]:
     """Names a loop body reads before assigning them (the previous iteration's

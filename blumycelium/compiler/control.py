@@ -34,6 +34,7 @@ from .runtime import (
     branch_guard,
     call,
 )
+from .runtime import inplace as _inplace
 
 # -- if statements -------------------------------------------------------------------
 
@@ -150,6 +151,14 @@ def list_extend(target, items, site_id: int):
         return target + list(iterable(items, site_id))
     call(attribute(target, "extend", site_id), site_id, items)
     return target
+
+
+def inplace(target, value, op: str, site_id: int):
+    """``target op= value``; ``out += items`` in a loop over a task result
+    grows ``out`` per element, as ``out.extend(items)`` does."""
+    if isinstance(target, Appended) and op == "+=":
+        return list_extend(target, value, site_id)
+    return _inplace(target, value, op, site_id)
 
 
 def _current_guard():

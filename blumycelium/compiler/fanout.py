@@ -68,7 +68,11 @@ def for_stmt(iterable, body, get_state, set_state, carried, grown, site_id: int)
             body(item)
         return
     before = get_state() if get_state else {}
-    _refuse_carried(carried, before, site_id)
+    # `total += x` counts as growing `total`: a list grows, a number is carried
+    grown_numbers = {
+        n for n in grown or () if not isinstance(before.get(n), (list, Expr, Appended))
+    }
+    _refuse_carried(set(carried or ()) | grown_numbers, before, site_id)
     builder = current_builder()
     frame = builder.new_frame(site_id)
     with builder.looping(frame), builder.dynamic_scope(site_id, "loop"):

@@ -541,7 +541,7 @@ def _inline_flow(flow, args, kwargs, site_id: int):
     builder.inlined.append((compiled.key, compiled.name))
     try:
         value = compiled.call(args, kwargs)
-        compiled.refuse_leaks()
+        compiled.refuse_leaks()  # its arguments hold the caller's values
         return value
     finally:
         builder.inlining.pop()
