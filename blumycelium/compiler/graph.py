@@ -316,14 +316,25 @@ class AfterScope:
             if isinstance(value, Unassigned):
                 value.refuse()
             if not isinstance(value, Deferred):
+                holds = type(value) is dict and any(
+                    isinstance(v, Deferred) for v in value.values()
+                )
                 raise FlowError(
                     [
                         Diagnostic(
                             span_from_stack(),
                             "after() takes task results (or lists of them), found"
-                            " %s %r, which is known now: there is nothing to wait"
-                            " for" % (type(value).__name__, value),
-                            "name the result of the task call to wait for",
+                            " %s %r, %s"
+                            % (
+                                type(value).__name__,
+                                value,
+                                "a dict holding some"
+                                if holds
+                                else "which is known now: there is nothing to wait for",
+                            ),
+                            "pass the results themselves, e.g. after(*d.values())"
+                            if holds
+                            else "name the result of the task call to wait for",
                         )
                     ]
                 )
