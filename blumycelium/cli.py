@@ -109,9 +109,10 @@ def _add_worker(commands, common) -> None:
     )
     worker.add_argument(
         "--processes",
-        type=int,
-        default=1,
-        help="run this many worker processes (default 1)",
+        type=_count,
+        default=None,
+        help="supervise this many worker processes, restarted when they die"
+        " (default: serve in this process)",
     )
     worker.add_argument(
         "--lease",

@@ -6,7 +6,8 @@ factory (a class or function called without arguments) returning one. The
 worker serves that elf until SIGINT or SIGTERM, finishes the job in hand (or
 gives it back after the grace period) and exits 0.
 
-With ``--processes N`` the command supervises N worker processes of the elf:
+With ``--processes N`` (1 included) the command supervises N worker
+processes of the elf:
 it forwards SIGINT and SIGTERM to them, starts a new one when one dies
 unexpectedly (with a growing pause, so a crashing elf does not spin), and
 exits 0 once all have stopped cleanly.
@@ -39,8 +40,8 @@ def run_worker(options) -> int:
         signal.signal(number, _exit_cleanly)
     if options.url:
         os.environ[URL_VARIABLE] = options.url
-    if options.processes > 1:
-        return supervise(options)
+    if options.processes is not None and not options.once:
+        return supervise(options)  # asked for N processes, 1 included
     elf = load_elf(options.target)
     if options.once:
         elf.worker(options.lease).run_ready_jobs(raise_exceptions=False)
