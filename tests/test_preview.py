@@ -488,3 +488,35 @@ def f(x):
     assert "flows.py:%d:12: error: 's' is assigned in only one branch" % line in (
         done.stderr
     )
+
+
+def test_changes_in_place_inside_a_fan_out_are_errors_in_the_preview(tmp_path):
+    path = tmp_path / "flows.py"
+    path.write_text(
+        PRELUDE
+        + """
+@myc.flow
+def bad(text):
+    box, seen = [0], {}
+    for word in words.task_split(text)["words"]:
+        box[0] += 1
+        seen.pop("a", None)
+    return box
+
+@myc.flow
+def fine(text):
+    rows, sizes = [], []
+    for word in words.task_split(text)["words"]:
+        row = {"word": word}
+        row["size"] = calc.task_add(len(word))["sum"]
+        rows.append(row)
+        sizes += [row["size"]]
+    return rows, sizes
+"""
+    )
+    done = compile_command(path)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 2, done.stderr
+    assert "this changes 'box' in place inside a loop" in errors[0]
+    assert "this changes 'seen' in place inside a loop" in errors[1]

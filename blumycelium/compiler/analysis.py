@@ -38,12 +38,14 @@ from .analysis_values import ValueAnalysis
 from .branches import (
     FAN_OUT_HINT,
     FAN_OUT_REFUSALS,
+    IN_PLACE,
     carried_refusal,
     chain_escape,
     fan_out_obstacle,
     loop_names,
 )
 from .diagnostics import Diagnostic
+from .mutation import for_names
 from .source import ParsedFlow
 from .structure import (
     STATIC,
@@ -113,6 +115,7 @@ class _Analyser(ValueAnalysis):
         self.namespace = namespace
         self.env: dict[str, Flowing] = {}
         self.one_branch: dict[str, tuple[int, str]] = {}  # name: (if line, missing)
+        self.fanouts: list[set[str]] = []  # names each fan-out being read binds
         self.node_ids: dict[int, str] = {}
         self.region_ids: dict[tuple, str] = {}
         self.node_cst: dict = {}
@@ -245,6 +248,7 @@ class _Analyser(ValueAnalysis):
         self.test(node.test, "assert")
 
     def statement_Del(self, node: cst.Del) -> None:
+        self.check_in_place(node.target)
         target = node.target
         if isinstance(target, cst.Subscript) and self.value(target.value).is_result:
             self.report(
@@ -280,6 +284,7 @@ class _Analyser(ValueAnalysis):
             self.assign(node.target, self.stored(value, node.value), node)
 
     def statement_AugAssign(self, node: cst.AugAssign) -> None:
+        self.check_in_place(node.target)
         target = self.value(node.target)
         value = self.value(node.value)
         if not isinstance(node.target, cst.Name) or not (
@@ -307,7 +312,25 @@ class _Analyser(ValueAnalysis):
         for source in ordered(sources):
             self.add_edge(source, "return")
 
+    def check_in_place(self, target) -> None:
+        """``x[k] = v``, ``x.a += 1``, ``del x[k]``, ``x.pop()`` in a loop
+        over a task result, on an object bound before it: refused."""
+        if not (self.fanouts and isinstance(target, (cst.Subscript, cst.Attribute))):
+            return
+        while isinstance(target, (cst.Subscript, cst.Attribute)):
+            target = target.value
+        if not isinstance(target, cst.Name):
+            return
+        if (
+            target.value not in self.fanouts[-1]
+            and not self.env.get(target.value, STATIC).is_result
+        ):
+            message, hint = IN_PLACE["loop"]
+            self.report(target, message % target.value, hint)
+
     def assign(self, target, flowing: Flowing, statement) -> None:
+        if isinstance(target, (cst.Subscript, cst.Attribute)):
+            self.check_in_place(target)
         if isinstance(target, cst.Name):
             self.env[target.value] = flowing
             self.one_branch.pop(target.value, None)
@@ -386,12 +409,16 @@ class _Analyser(ValueAnalysis):
         kind = "loop"
         if iterated.is_result and self.can_fan_out(node):
             kind = "fanout"
+        if kind == "fanout":
+            self.fanouts.append(for_names(node))
         self.loop(
             node,
             label,
             lambda: self.bind(node.target, Flowing(iterated.sources)),
             kind,
         )
+        if kind == "fanout":
+            self.fanouts.pop()
         if kind == "fanout":  # the lists it grew exist once the run built them
             for name in loop_names(node)[1]:
                 if name in self.env:

@@ -488,3 +488,23 @@ def one_branch_refusal(name: str, line: int, missing: str) -> tuple[str, str]:
         " branch" % (name, line, missing, name),
         "assign %r in both branches, or before the `if`" % name,
     )
+
+
+# Changing in place an object bound before a branch or loop built on a task
+# result (see mutation.py), by the kind of scope: message (of the name), hint.
+IN_PLACE = {
+    "branch": (
+        "this changes %r in place inside a branch decided by a task result;"
+        " both branches are built at submit time, so the change would happen"
+        " whichever way the result goes",
+        "assign a new value instead (box = box + [x], d = {**d, 'k': v}), or"
+        " make the change in a task",
+    ),
+    "loop": (
+        "this changes %r in place inside a loop over a task result; the loop's"
+        " body is built once, as a template for every element, so the change"
+        " would happen once, not once per element",
+        "collect per-element values (out.append(x), or a comprehension) and"
+        " combine them after the loop",
+    ),
+}

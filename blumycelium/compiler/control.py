@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 
 from ..errors import BlumyceliumError
-from .branches import FAN_OUT_HINT, FAN_OUT_REFUSALS
+from .branches import FAN_OUT_HINT, FAN_OUT_REFUSALS, IN_PLACE
 from .deferred import (
     Appended,
     Deferred,
@@ -284,24 +284,6 @@ def mutable(value, scopes: tuple, name: str, site_id: int):
         return value
     for scope, kind in reversed(builder.dynamic_scopes):
         if scope in scopes:
-            message, hint = _MUTATION[kind]
+            message, hint = IN_PLACE[kind]
             raise FlowError([Diagnostic(site(site_id), message % name, hint)])
     return value
-
-
-_MUTATION = {
-    "branch": (
-        "this changes %r in place inside a branch decided by a task result;"
-        " both branches are built at submit time, so the change would happen"
-        " whichever way the result goes",
-        "assign a new value instead (box = box + [x], d = {**d, 'k': v}), or"
-        " make the change in a task",
-    ),
-    "loop": (
-        "this changes %r in place inside a loop over a task result; the loop's"
-        " body is built once, as a template for every element, so the change"
-        " would happen once, not once per element",
-        "collect per-element values (out.append(x), or a comprehension) and"
-        " combine them after the loop",
-    ),
-}
