@@ -413,3 +413,28 @@ def test_plus_equals_grows_a_list_per_element_and_carries_no_number(load_flows):
     assert compiled == eager == ["A", "BC"]
     with pytest.raises(CompileError, match="'total' is carried from one iteration"):
         module.summed.graph("a bc")
+
+
+def test_another_name_for_a_list_a_fan_out_grows_is_refused(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def aliased(text):
+            out = []
+            box = {"list": out}
+            for word in words.task_split(text)["words"]:
+                out.append(word)
+            return box
+
+        @myc.flow
+        def after_the_loop(text):
+            out = []
+            for word in words.task_split(text)["words"]:
+                out.append(word)
+            box = {"list": out}
+            return box
+    """)
+    with pytest.raises(CompileError, match="'box' holds the list 'out'") as caught:
+        module.aliased.graph("a b")
+    assert "build 'box' from it after the loop" in str(caught.value)
+    compiled, eager = run_both(module, module.after_the_loop, "a b")
+    assert compiled == eager == {"list": ["a", "b"]}

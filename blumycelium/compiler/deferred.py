@@ -54,6 +54,11 @@ def register_rewritten_code(code) -> None:
             register_rewritten_code(constant)
 
 
+def is_rewritten(code) -> bool:
+    """Whether ``code`` belongs to a compiled flow (nested functions too)."""
+    return code in _REWRITTEN_CODE
+
+
 def span_from_stack() -> SourceSpan:
     """Where the flow is: the call into ordinary code in progress, else the
     innermost frame of rewritten code."""

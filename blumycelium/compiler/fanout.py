@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import sys
 import traceback
 
 from ..errors import CompileError
@@ -49,6 +50,8 @@ from .deferred import (
     Ref,
     Unassigned,
     current_builder,
+    is_rewritten,
+    span_from_stack,
 )
 from .diagnostics import Diagnostic, site
 from .runtime import _expr, branch_guard, contains_deferred
@@ -73,6 +76,7 @@ def for_stmt(iterable, body, get_state, set_state, carried, grown, site_id: int)
         n for n in grown or () if not isinstance(before.get(n), (list, Expr, Appended))
     }
     _refuse_carried(set(carried or ()) | grown_numbers, before, site_id)
+    _refuse_aliases({n: before[n] for n in grown or () if type(before.get(n)) is list})
     builder = current_builder()
     frame = builder.new_frame(site_id)
     with builder.looping(frame), builder.dynamic_scope(site_id, "loop"):
@@ -92,6 +96,53 @@ def for_stmt(iterable, body, get_state, set_state, carried, grown, site_id: int)
                 for name in before
             }
         )
+
+
+def _refuse_aliases(grown: dict) -> None:
+    """A list the loop grows is a new value after it (the gathered items):
+    another name the flow holds for the same list, or a container of the
+    flow holding it, would keep the list as it was, where Python would show
+    the items. Refused, naming both."""
+    if not grown:
+        return
+    for name, value in _flow_locals():
+        for grown_name, grown_list in grown.items():
+            if name != grown_name and _holds(value, grown_list, depth=2):
+                raise FlowError(
+                    [
+                        Diagnostic(
+                            span_from_stack(),
+                            "%r holds the list %r, which this loop over a task"
+                            " result grows; after the loop %r is a new"
+                            " list (its items are known at run time), and %r"
+                            " would still hold the list as it was"
+                            % (name, grown_name, grown_name, name),
+                            "use %r itself after the loop, or build %r from it"
+                            " after the loop" % (grown_name, name),
+                        )
+                    ]
+                )
+
+
+def _flow_locals():
+    """The variables of the flow's frames being run (the flow and its
+    nested branch and loop functions), innermost first."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if is_rewritten(frame.f_code):
+            for name, value in frame.f_locals.items():
+                if not name.startswith("__bm"):
+                    yield name, value
+        frame = frame.f_back
+
+
+def _holds(value, target: list, depth: int) -> bool:
+    if value is target:
+        return True
+    if depth == 0 or type(value) not in (list, tuple, dict):
+        return False
+    items = value.values() if type(value) is dict else value
+    return any(_holds(item, target, depth - 1) for item in items)
 
 
 def _build_template(frame, body, element) -> None:
