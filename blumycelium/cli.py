@@ -271,8 +271,17 @@ def _show(options) -> int:
 
 
 def _jobs(options) -> int:
-    data = views.jobs_data(_store(options), options.run, options.elf, options.status)
+    store = _store_with_run(options)
+    data = views.jobs_data(store, options.run, options.elf, options.status)
     return _output(options, data, views.show_jobs)
+
+
+def _store_with_run(options):
+    """The store, after checking that ``--run`` (when given) names a run."""
+    store = _store(options)
+    if options.run is not None:
+        store.get_run(options.run)  # NotFoundError: one line, exit 2
+    return store
 
 
 def _job(options) -> int:
@@ -282,9 +291,8 @@ def _job(options) -> int:
 
 
 def _failures(options) -> int:
-    return _output(
-        options, views.failures_data(_store(options), options.run), views.show_failures
-    )
+    data = views.failures_data(_store_with_run(options), options.run)
+    return _output(options, data, views.show_failures)
 
 
 def _elves(options) -> int:

@@ -33,9 +33,10 @@ class Console:
         self.rich = factory(file=self.stream, width=WIDTH) if factory else None
 
     def json(self, data) -> None:
-        self.stream.write(
-            json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
-        )
+        """``data`` as JSON: keys JSON cannot hold (tuples) as their repr,
+        anything else unknown as str, non-ASCII escaped (a lone surrogate
+        stays valid JSON)."""
+        self.stream.write(json.dumps(_jsonable(data), indent=2, default=str) + "\n")
 
     def line(self, text: str = "") -> None:
         self.stream.write(text + "\n")
@@ -115,3 +116,15 @@ def _escape(text: str) -> str:
 
 def _is_terminal(stream) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _jsonable(value):
+    if type(value) is dict:
+        return {_json_key(key): _jsonable(item) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def _json_key(key):
+    return key if isinstance(key, (str, int, float, bool, type(None))) else repr(key)

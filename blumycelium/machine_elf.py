@@ -55,9 +55,10 @@ class MachineElf:
         cls.__blumycelium_tasks__ = find_task_specs(cls)
 
     def __init__(self, uid: str, mycelium=None, *args, **kwargs):
-        if not isinstance(uid, str) or not uid.strip():
+        if not isinstance(uid, str) or not uid.strip() or not _encodable(uid):
             raise ElfDefinitionError(
-                "%s(uid, mycelium): uid must be a non-empty string naming the"
+                "%s(uid, mycelium): uid must be a non-empty string (of text that"
+                " UTF-8 can hold) naming the"
                 " elf, found %r" % (type(self).__name__, uid)
             )
         self.uid = uid
@@ -189,3 +190,12 @@ def _class_revision(cls) -> str:
     digest = hashlib.sha256(("%s\n" % cls.__qualname__).encode())
     digest.update(source.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()[:20]
+
+
+def _encodable(text: str) -> bool:
+    """Whether ``text`` can be stored as UTF-8 (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

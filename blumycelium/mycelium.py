@@ -251,7 +251,18 @@ class ArangoMycelium(Mycelium):
         from .store.arango import ArangoBackend
         from .store.arango_connection import ArangoConnection, require_driver
 
-        require_driver()
+        driver = require_driver()
+        if not isinstance(connection, (ArangoConnection, driver.ArangoClient)):
+            raise TypeError(
+                "ArangoMycelium(connection, name): connection must be a"
+                " python-arango ArangoClient or an ArangoConnection, not %s %r"
+                % (type(connection).__name__, connection)
+            )
+        if not isinstance(name, str) or not name:
+            raise TypeError(
+                "ArangoMycelium(connection, name): name must be a non-empty"
+                " database name, not %r" % (name,)
+            )
         if not isinstance(connection, ArangoConnection):
             connection = ArangoConnection(connection, username or "root", password)
         backend = ArangoBackend(connection, name, create_database=False)

@@ -99,8 +99,10 @@ def show_runs(console, runs: list[dict]) -> None:
 def job_data(job) -> dict:
     data = job.as_dict()
     data["call_site"] = "%s:%s" % (job.site.get("file"), job.site.get("line"))
+    # a job waiting again (a retry) has no duration until it runs
+    running = job.status == "running" or job.finished_at is not None
     data["duration"] = (
-        seconds(job.started_at, job.finished_at) if job.started_at else None
+        seconds(job.started_at, job.finished_at) if job.started_at and running else None
     )
     for key in ("created_at", "started_at", "finished_at", "not_before"):
         data[key] = when(data[key])

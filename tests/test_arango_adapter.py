@@ -812,3 +812,19 @@ def test_every_statement_has_a_model():
     statements = [n for n in names if isinstance(getattr(aql, n), str)]
     missing = [n for n in statements if not hasattr(ModelArango, "q_" + n)]
     assert missing == ["ELVES"]  # the template of ONE_ELF and ALL_ELVES
+
+
+@pytest.mark.parametrize(
+    ("connection", "name", "message"),
+    [
+        (None, "db", "connection must be a python-arango ArangoClient"),
+        ("http://127.0.0.1:1", "db", "not str 'http://127.0.0.1:1'"),
+        ("client", None, "name must be a non-empty database name, not None"),
+        ("client", "", "name must be a non-empty database name"),
+    ],
+)
+def test_arango_mycelium_names_a_bad_argument(server, connection, name, message):
+    if connection == "client":
+        connection = ArangoClient(hosts=HOST, http_client=ScriptedHTTPClient(server))
+    with pytest.raises(TypeError, match=message):
+        ArangoMycelium(connection, name)

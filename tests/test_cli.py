@@ -240,6 +240,9 @@ def test_small_things_an_operator_trips_on(filled, tmp_path):
     finished = _run(filled, "cancel", "1")
     assert "run 1 has already finished (done); nothing to cancel" in finished.stdout
     assert json.loads(_run(filled, "runs", "--json").stdout)[3]["status"] == "done"
+    for listing in ("jobs", "failures"):
+        missing = _run(filled, listing, "--run", "99")
+        assert missing.returncode == 2 and "no run '99'" in missing.stderr
     bogus = _run(filled, "jobs", "--status", "bogus")
     assert bogus.returncode == 2 and "invalid choice: 'bogus'" in bogus.stderr
     empty = subprocess.run(
@@ -280,3 +283,15 @@ def test_worker_processes_are_supervised_and_stopped_together(workshop, workers)
     assert wait_for(lambda: len(live()) == 3, 30)
     assert workers.stop(supervisor) == 0
     assert live() == []
+
+
+def test_json_output_holds_every_stored_value():
+    import io
+
+    from blumycelium.console import Console
+
+    stream = io.StringIO()
+    Console(stream).json({"params": {(1, "x"): 1, "s": "\ud800", "t": (1, 2)}})
+    assert json.loads(stream.getvalue()) == {
+        "params": {"(1, 'x')": 1, "s": "\ud800", "t": [1, 2]}
+    }

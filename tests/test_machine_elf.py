@@ -196,3 +196,8 @@ def test_revisions_do_not_depend_on_the_module_name():
         first["Same"].tasks()["task_x"].revision
         == second["Same"].tasks()["task_x"].revision
     )
+
+
+def test_a_uid_utf8_cannot_hold_is_refused_when_the_elf_is_built():
+    with pytest.raises(ElfDefinitionError, match="uid must be a non-empty string"):
+        Weigher("weigher\udc80")
