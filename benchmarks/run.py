@@ -54,18 +54,13 @@ def submission(sizes, directory) -> list[Row]:
 
 def throughput(sizes, directory) -> list[Row]:
     n, times = sizes["jobs"], sizes["repetitions"]
-    missing = peers.huey_available()
     rows = []
     for workers in (1, 2):
         figure = repeat(lambda w=workers: ours.throughput(directory, n, w), times)
         for sync, target in (("full", ">= 3"), ("normal", ">= 1")):
-            reference = (
-                unavailable(missing)
-                if missing
-                else repeat(
-                    lambda w=workers, s=sync: peers.huey_throughput(directory, n, w, s),
-                    times,
-                )
+            reference = _huey(
+                lambda w=workers, s=sync: peers.huey_throughput(directory, n, w, s),
+                times,
             )
             rows.append(
                 Row(
@@ -103,23 +98,21 @@ def throughput(sizes, directory) -> list[Row]:
     return rows
 
 
-def _huey_or_na(function, *args):
+def _huey(measure, times: int):
+    """Huey's figure for ``measure``, or why it is unavailable."""
     missing = peers.huey_available()
-    return (lambda times: unavailable(missing)) if missing else function
+    return unavailable(missing) if missing else repeat(measure, times)
 
 
 def chain(sizes, directory) -> list[Row]:
     n, times = sizes["chain"], sizes["repetitions"]
-    missing = peers.huey_available()
     return [
         Row(
             "chain latency (%d hops)" % n,
             "ms/hop",
             repeat(lambda: ours.chain_hop(directory, n), times),
             "Huey pipeline",
-            unavailable(missing)
-            if missing
-            else repeat(lambda: peers.huey_chain_hop(directory, n), times),
+            _huey(lambda: peers.huey_chain_hop(directory, n), times),
             "<= 0.5",
         )
     ]
@@ -127,16 +120,13 @@ def chain(sizes, directory) -> list[Row]:
 
 def fan(sizes, directory) -> list[Row]:
     n, times = sizes["fan"], sizes["repetitions"]
-    missing = peers.huey_available()
     return [
         Row(
             "fan-out/fan-in (1-%d-1, 2 workers)" % n,
             "s",
             repeat(lambda: ours.fan(directory, n), times),
             "Huey, client passing results",
-            unavailable(missing)
-            if missing
-            else repeat(lambda: peers.huey_fan(directory, n), times),
+            _huey(lambda: peers.huey_fan(directory, n), times),
             "<= 0.5",
         )
     ]
@@ -145,7 +135,6 @@ def fan(sizes, directory) -> list[Row]:
 def large(sizes, directory) -> list[Row]:
     values = list(range(sizes["large"]))
     times = sizes["repetitions"]
-    missing = peers.huey_available()
     figure = repeat(lambda: ours.large_value(directory, values), times)
     return [
         Row(
@@ -153,9 +142,7 @@ def large(sizes, directory) -> list[Row]:
             "s",
             figure,
             "Huey",
-            unavailable(missing)
-            if missing
-            else repeat(lambda: peers.huey_large_value(directory, values), times),
+            _huey(lambda: peers.huey_large_value(directory, values), times),
             "<= 2",
         ),
         Row(
