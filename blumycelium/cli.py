@@ -331,13 +331,15 @@ def _watch(options) -> int:
 
 
 def _cancel(options) -> int:
-    run = _store(options).get_run(options.run)
-    if run.is_finished:
+    run = _open_run(options, options.run)
+    record = run.record()  # NotFoundError for an unknown run
+    if record.is_finished:
         print(
-            "run %s has already finished (%s); nothing to cancel" % (run.id, run.status)
+            "run %s has already finished (%s); nothing to cancel"
+            % (record.id, record.status)
         )
         return 0
-    cancelled = _open_run(options, options.run).cancel()
+    cancelled = run.cancel()
     print("run %s cancelled: %d jobs will not run" % (options.run, cancelled))
     return 0
 

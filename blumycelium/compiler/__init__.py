@@ -25,6 +25,7 @@ The compiler imports nothing from ``blumycelium.store``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from dataclasses import dataclass
@@ -95,13 +96,15 @@ class CompiledFlow:
             self.refuse_leaks(args, kwargs)
             return graph
 
+    @functools.cached_property
+    def _signature(self) -> inspect.Signature:
+        return inspect.signature(self.original)
+
     def refuse_leaks(self, args: tuple = (), kwargs: dict | None = None) -> None:
         if self.original is None:
             return
         try:
-            bound = inspect.signature(self.original).bind_partial(
-                *args, **(kwargs or {})
-            )
+            bound = self._signature.bind_partial(*args, **(kwargs or {}))
             arguments = bound.arguments
         except (TypeError, ValueError):
             arguments = {}
