@@ -20,7 +20,6 @@ from .errors import ExecutionError
 from .store.base import JobDocument, ParameterDocument, order_key
 from .values import TAG, FailedMarker, SkippedMarker, encode, has_placeholders
 
-SYSTEM_ELF = "__blumycelium__"
 MAX_COPIES = 1_000_000  # jobs one expansion may add to a run
 
 

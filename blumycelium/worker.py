@@ -57,12 +57,13 @@ import traceback
 from collections import deque
 from dataclasses import dataclass
 
+from .compiler.graph import SYSTEM_ELF
 from .develop import Developer, develop_templates, holds, referenced_jobs
 from .errors import ExecutionError, StoreError
 from .interrupts import Heartbeat, InstalledDeadlines, StopNow
 from .policy import NO_RETRY
 from .store.base import ClaimedJob, Completion, FailureDocument, WorkerDocument
-from .system_jobs import SYSTEM_ELF, run_system_job
+from .system_jobs import run_system_job
 from .values import SkippedMarker, decode
 
 logger = logging.getLogger(__name__)
