@@ -306,19 +306,20 @@ def _job_documents(graph) -> list:
         if site is None:
             site = sites[key] = job.site_record()
         deferred = job.deferred_arguments
+        spec = job.spec
         documents.append(
             JobDocument(
                 job.index,
                 job.elf_uid,
-                job.spec.name,
-                job.spec.revision,
+                spec.name,
+                spec.revision,
                 site,
                 [
                     ParameterDocument(name, value, name in deferred)
                     for name, value in job.arguments.items()
                 ],
-                sorted(job.dependencies),
-                job.spec.retry.max_attempts,
+                sorted(job.dependencies) if job.dependencies else [],
+                spec.retry.max_attempts,
                 job.guard,
             )
         )

@@ -78,6 +78,12 @@ class TaskSpec:
         self.defaults = {
             p.name: p.default for p in self.parameters if p.default is not _EMPTY
         }
+        # the annotated parameters, as (annotation, kind) by name
+        self.checks = {
+            p.name: (self.annotations[p.name], p.kind)
+            for p in self.parameters
+            if self.annotations.get(p.name, _EMPTY) is not _EMPTY
+        }
         self.retry, self.timeout = task_policies(owner, function)
         self.source = _source_or_none(function)
         self.documentation = inspect.getdoc(function)
@@ -92,6 +98,8 @@ class TaskSpec:
         defaults apply when the task runs, as in a plain call. Raises
         TypeError with a message naming the task and the fix.
         """
+        if not kwargs and self.is_simple and len(args) == len(self.names):
+            return dict(zip(self.names, args))
         if not self.is_simple:
             try:
                 bound = self.signature.bind(*args, **kwargs)
@@ -171,10 +179,10 @@ class TaskSpec:
     def check_argument(self, name: str, value) -> None:
         """Raise TaskContractError when ``value`` contradicts the annotation
         (for ``*args`` and ``**kwargs``, each of their items)."""
-        annotation = self.annotations.get(name, _EMPTY)
-        if annotation is _EMPTY:
+        check = self.checks.get(name)
+        if check is None:
             return
-        kind = next((p.kind for p in self.parameters if p.name == name), None)
+        annotation, kind = check
         if kind is inspect.Parameter.VAR_POSITIONAL:
             items = [("%s[%d]" % (name, i), item) for i, item in enumerate(value)]
         elif kind is inspect.Parameter.VAR_KEYWORD:
@@ -406,6 +414,8 @@ def _short(value, limit: int = 60) -> str:
 
 def matches(value, annotation) -> bool:
     """True when ``value`` fits ``annotation`` (unknown forms always fit)."""
+    if type(value) is annotation:
+        return True
     if annotation is typing.Any or annotation is object:
         return True
     if annotation is None or annotation is type(None):

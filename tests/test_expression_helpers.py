@@ -2,7 +2,6 @@
 worker that needs the value, found by module and name."""
 
 import json
-import sqlite3
 
 import pytest
 
@@ -28,14 +27,15 @@ def test_helpers_on_results_are_evaluated_by_workers(load_flows):
     assert compiled == eager == ("ABG", [4, 4, 4], 12, 4)
 
 
-def test_a_helper_is_stored_by_module_name_and_revision(load_flows, db_url):
+def test_a_helper_is_stored_by_module_name_and_revision(load_flows):
     module = load_flows(HELPER_FLOWS)
-    module.f("a b", 3)
-    path = db_url.split("sqlite:///", 1)[1]
-    with sqlite3.connect(path) as connection:
-        values = [
-            json.loads(v) for (v,) in connection.execute("SELECT value FROM parameters")
-        ]
+    run = module.f("a b", 3)
+    store = module.myc.store
+    values = [
+        parameter.value
+        for job in run.jobs()
+        for parameter in store.job_parameters(job.id)
+    ]
     text = json.dumps(values)
     assert '"module": "tests.fixtures.helpers", "name": "clamp"' in text
     assert '"__bm__": "helper"' in text

@@ -110,7 +110,9 @@ def test_an_orchestrator_killed_while_submitting_leaves_all_or_nothing(
     assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     runs = connection.execute("SELECT count(*) FROM runs").fetchone()[0]
     jobs = connection.execute("SELECT count(*) FROM jobs").fetchone()[0]
-    parameters = connection.execute("SELECT count(*) FROM parameters").fetchone()[0]
+    parameters = connection.execute(
+        "SELECT count(*) FROM jobs WHERE parameters IS NOT NULL"
+    ).fetchone()[0]
     connection.close()
     assert (runs, jobs, parameters) in [(0, 0, 0), (1, 200_000, 200_000)]
 

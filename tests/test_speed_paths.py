@@ -306,23 +306,47 @@ def test_a_large_argument_is_recorded_by_size_and_received_whole(batching):
     assert run.result(timeout=10) == sum(numbers)
 
 
-def test_a_parameter_without_tags_is_marked_plain(store):
+def submit_parameters(store, *parameters: list) -> list:
+    """Submit one job per list of parameters; the jobs' ids, in order."""
     jobs = [
-        JobDocument(
-            0,
-            "worker",
-            "task_run",
-            "rev",
-            SITE,
-            [
-                ParameterDocument("plain", [1, "a", [2.5]], False),
-                ParameterDocument("tagged", {"__bm__": "tuple", "items": [1]}, False),
-            ],
-            [],
-        )
+        JobDocument(index, "worker", "task_run", "rev", SITE, list(given), [])
+        for index, given in enumerate(parameters)
     ]
     run_id = store.submit_run(
         RunDocument("f", "rev", "flows.py", 1, "def f(): ...", {}, None, [], jobs)
     )
-    (job,) = store.list_jobs(run_id=run_id)
-    assert [p.plain for p in store.job_parameters(job.id)] == [True, False]
+    return [job.id for job in store.list_jobs(run_id=run_id)]
+
+
+def test_a_large_parameter_without_tags_is_marked_plain(store):
+    plain = ParameterDocument("plain", list(range(1000)), False)  # in the table
+    tagged = ParameterDocument("tagged", {"__bm__": "tuple", "items": [1]}, False)
+    (job,) = submit_parameters(store, [plain, tagged])
+    assert [p.plain for p in store.job_parameters(job)] == [True, False]
+
+
+def test_small_parameters_are_in_the_job_row_and_large_ones_in_their_table(store):
+    small = [
+        ParameterDocument("n", 7, False),
+        ParameterDocument("s", "é\udce9", False),  # kept as JSON keeps it
+        ParameterDocument("refs", [{"__bm__": "ref", "job": 0, "key": "x"}], True),
+    ]
+    large = [
+        ParameterDocument("n", 7, False),
+        ParameterDocument("items", ["x" * 40] * 40, False),
+    ]
+    empty: list = []
+    ids = submit_parameters(store, small, large, empty)
+    connection = sqlite3.connect(store.path)
+    inline = dict(connection.execute("SELECT id, parameters FROM jobs").fetchall())
+    table = connection.execute(
+        "SELECT job_id, position, name FROM parameters ORDER BY job_id, position"
+    ).fetchall()
+    connection.close()
+    small_id, large_id, empty_id = (int(i) for i in ids)
+    assert inline[small_id] is not None and inline[large_id] is None
+    assert inline[empty_id] == "[]"
+    assert table == [(large_id, 0, "n"), (large_id, 1, "items")]
+    assert [store.job_parameters(i) for i in ids] == [small, large, empty]
+    _, claimed = store.complete_and_claim([], ["worker"], "w", 30.0, 3)
+    assert [job.parameters for job in claimed] == [small, large, empty]

@@ -135,15 +135,16 @@ def test_an_expression_error_names_the_expression_and_flow_line(workshop):
 def test_a_hand_edited_expression_is_refused_and_fails_only_its_job(workshop, db_url):
     run = workshop.sentence_report("a b")
     connection = sqlite3.connect(db_url[len("sqlite:///") :])
-    rows = connection.execute(
-        "SELECT job_id, position, value FROM parameters WHERE has_refs = 1"
-    ).fetchall()
-    job_id, position, value = rows[0]
-    document = json.loads(value)
-    document["code"] = "__import__('os').system('touch /tmp/pwned')"
+    # the job's parameters are stored in its row, as [name, value, has_refs]
+    job_id, text = connection.execute(
+        "SELECT id, parameters FROM jobs WHERE parameters LIKE '%\"expr\"%'"
+    ).fetchone()
+    parameters = json.loads(text)
+    expression = next(value for _, value, has_refs in parameters if has_refs)
+    expression["code"] = "__import__('os').system('touch /tmp/pwned')"
     connection.execute(
-        "UPDATE parameters SET value = ? WHERE job_id = ? AND position = ?",
-        (json.dumps(document), job_id, position),
+        "UPDATE jobs SET parameters = ? WHERE id = ?",
+        (json.dumps(parameters), job_id),
     )
     connection.commit()
     connection.close()
@@ -209,9 +210,9 @@ def test_failures_that_resist_storing_are_stored_sanitized(workshop):
 def test_a_corrupt_parameter_document_fails_only_its_job(workshop, db_url):
     run = workshop.many_noops(3)
     connection = sqlite3.connect(db_url[len("sqlite:///") :])
-    first = connection.execute("SELECT min(job_id) FROM parameters").fetchone()[0]
+    first = connection.execute("SELECT min(id) FROM jobs").fetchone()[0]
     connection.execute(
-        "UPDATE parameters SET value = '{not json' WHERE job_id = ?", (first,)
+        "UPDATE jobs SET parameters = '[[\"n\", {not json' WHERE id = ?", (first,)
     )
     connection.commit()
     connection.close()

@@ -21,7 +21,7 @@ import linecache
 from dataclasses import dataclass, field
 
 from ..errors import NotStorableError
-from ..values import Encoder, encode
+from ..values import MAX_EXACT_INT, Encoder, encode
 from .deferred import (
     _CURRENT,
     Deferred,
@@ -155,18 +155,18 @@ class GraphBuilder:
         _CURRENT.reset(self._token)
 
     def add_job(self, elf, spec, args: tuple, kwargs: dict, site_id: int):
-        span = site(site_id)
         if self.try_depth:
-            raise _task_in_try(spec, span)
+            raise _task_in_try(spec, site(site_id))
         try:
             bound = spec.bind(args, kwargs)
         except TypeError as error:
-            raise FlowError([Diagnostic(span, str(error))]) from None
+            raise FlowError([Diagnostic(site(site_id), str(error))]) from None
         job = self._new_job(elf, spec, site_id)
         for name, value in bound.items():
-            self._add_argument(job, name, value, span)
+            self._add_argument(job, name, value)
         self._place(job)
-        self.elf_sites.setdefault(id(elf), (elf, span))
+        if id(elf) not in self.elf_sites:
+            self.elf_sites[id(elf)] = (elf, site(site_id))
         return TaskResult(job)
 
     def _new_job(self, elf, spec, site_id: int) -> JobNode:
@@ -219,29 +219,38 @@ class GraphBuilder:
         self.loop_count += 1
         return LoopFrame("L%d" % self.loop_count, site_id)
 
-    def _add_argument(self, job: JobNode, name: str, value, span) -> None:
-        encoder = Encoder()
-        try:
-            job.arguments[name] = encoder.encode(value)
-        except NotStorableError as error:
-            error.root = name
-            raise FlowError(
-                [
-                    Diagnostic(
-                        span,
-                        "argument %s of %s: %s"
-                        % (error.path, job.spec.call_name, error.reason),
-                    )
-                ]
-            ) from None
-        if encoder.placeholders:
-            job.deferred_arguments.add(name)
-            job.dependencies |= encoder.refs
-            return
+    def _add_argument(self, job: JobNode, name: str, value) -> None:
+        kind = type(value)
+        if (
+            kind is str
+            or kind is bool
+            or value is None
+            or (kind is int and -MAX_EXACT_INT <= value <= MAX_EXACT_INT)
+        ):  # the common case, stored as it is
+            job.arguments[name] = value
+        else:
+            encoder = Encoder()
+            try:
+                job.arguments[name] = encoder.encode(value)
+            except NotStorableError as error:
+                error.root = name
+                raise FlowError(
+                    [
+                        Diagnostic(
+                            job.site,
+                            "argument %s of %s: %s"
+                            % (error.path, job.spec.call_name, error.reason),
+                        )
+                    ]
+                ) from None
+            if encoder.placeholders:
+                job.deferred_arguments.add(name)
+                job.dependencies |= encoder.refs
+                return
         try:
             job.spec.check_argument(name, value)
         except TypeError as error:
-            raise FlowError([Diagnostic(span, str(error))]) from None
+            raise FlowError([Diagnostic(job.site, str(error))]) from None
 
     def finish(self, value, span: SourceSpan) -> FlowGraph:
         if self.return_site is not None:

@@ -107,14 +107,13 @@ def order_key(*numbers: int) -> str:
     element's number and the job's index in the loop's template, so that
     sorting by key lists a run's jobs in the order the eager flow makes the
     calls, and workers claim a run's ready jobs in that order."""
-    parts = []
-    for number in numbers:
-        digits = str(number)
-        parts.append(chr(ord("a") + len(digits) - 1) + digits)
-    return "".join(parts)
+    return "".join([_DIGIT_COUNTS[len(str(n))] + str(n) for n in numbers])
 
 
-@dataclass
+_DIGIT_COUNTS = " abcdefghijklmnopqrstuvwxyz"  # a number's digit count, as a letter
+
+
+@dataclass(slots=True)
 class ParameterDocument:
     name: str
     value: object
@@ -124,7 +123,7 @@ class ParameterDocument:
     plain: bool = field(default=False, compare=False)
 
 
-@dataclass
+@dataclass(slots=True)
 class JobDocument:
     index: int
     elf_uid: str

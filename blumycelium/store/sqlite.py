@@ -44,7 +44,13 @@ from .sqlite_claims import RUN_CANCELLED, ClaimsMixin, parameter_documents
 from .sqlite_connection import SQLiteConnections, int_id
 from .sqlite_expansion import ExpansionMixin
 from .sqlite_recovery import RecoveryMixin
-from .sqlite_rows import job_rows, parameter_rows, run_row
+from .sqlite_rows import (
+    READY_COLUMNS,
+    STATE_COLUMNS,
+    JobRows,
+    job_rows,
+    run_row,
+)
 
 # What a skipped job's result reads as (see values.SkippedMarker).
 SKIPPED = {"__bm__": "skipped"}
@@ -150,7 +156,6 @@ class SQLiteBackend(
         # for their ids
         row = run_row(run, now)
         jobs = job_rows(run.jobs, now)
-        parameters = parameter_rows(run.jobs)
         with self._write() as connection:
             if run.run_key is not None:
                 existing = connection.execute(
@@ -160,7 +165,6 @@ class SQLiteBackend(
                     return str(existing[0])
             run_id = self._insert_run(connection, run, row, now)
             ids = self._insert_jobs(connection, run_id, run.jobs, jobs)
-            self._insert_parameters(connection, ids, run.jobs, parameters)
             connection.executemany(
                 "INSERT INTO job_edges VALUES (?, ?)",
                 [
@@ -192,7 +196,7 @@ class SQLiteBackend(
         )
         return cursor.lastrowid
 
-    def _insert_jobs(self, connection, run_id: int, jobs, rows: list) -> dict:
+    def _insert_jobs(self, connection, run_id: int, jobs, rows: JobRows) -> dict:
         """Insert the rows of ``jobs`` (see ``job_rows``) with ids from the
         sequence; the ids by job index."""
         row = connection.execute(
@@ -200,22 +204,28 @@ class SQLiteBackend(
             "(SELECT seq FROM sqlite_sequence WHERE name = 'jobs'), 0))"
         ).fetchone()
         first = row[0] + 1
+        for columns, batch in (
+            (READY_COLUMNS, rows.ready),
+            (READY_COLUMNS + STATE_COLUMNS, rows.waiting),
+        ):
+            if batch:
+                connection.executemany(
+                    "INSERT INTO jobs (id, run_id, created_at, %s) VALUES (%d + ?,"
+                    " %d, %r%s)"
+                    % (
+                        ", ".join(columns),
+                        first,
+                        run_id,
+                        rows.created_at,
+                        ", ?" * len(columns),
+                    ),
+                    batch,
+                )
         connection.executemany(
-            "INSERT INTO jobs (id, run_id, idx, elf_uid, task, task_revision,"
-            " site, status, unfinished_dependencies, created_at, max_attempts,"
-            " guard, decided, dependency_count, skipped_dependencies, position)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(first + number, run_id, *row) for number, row in enumerate(rows)],
+            "INSERT INTO parameters VALUES (%d + ?, ?, ?, ?, ?)" % first,
+            rows.parameters,
         )
         return {job.index: first + number for number, job in enumerate(jobs)}
-
-    def _insert_parameters(self, connection, ids: dict, jobs, rows: list) -> None:
-        """Insert the rows of ``parameter_rows(jobs)``, given the jobs' ids."""
-        first = ids[jobs[0].index] if jobs else 0
-        connection.executemany(
-            "INSERT INTO parameters VALUES (?, ?, ?, ?, ?)",
-            [(first + number, *row) for number, *row in rows],
-        )
 
     def get_run(self, run_id: str) -> RunRecord:
         return _run_record(self._run_row(_RUN_COLUMNS, run_id))
@@ -468,12 +478,16 @@ class SQLiteBackend(
         return dict(rows)
 
     def job_parameters(self, job_id: str) -> list[ParameterDocument]:
-        rows = self._read(
-            "SELECT name, value, has_refs FROM parameters WHERE"
-            " job_id = ? ORDER BY position",
-            (int_id(job_id, "job"),),
-        )
-        return parameter_documents(rows)
+        identifier = int_id(job_id, "job")
+        inline = self._read("SELECT parameters FROM jobs WHERE id = ?", (identifier,))
+        rows = []
+        if not inline or inline[0][0] is None:
+            rows = self._read(
+                "SELECT name, value, has_refs FROM parameters WHERE"
+                " job_id = ? ORDER BY position",
+                (identifier,),
+            )
+        return parameter_documents(inline[0][0] if inline else None, rows)
 
     def job_result(self, job_id: str):
         rows = self._read(

@@ -46,7 +46,7 @@ _TAKE = (
     "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?,"
     " worker = ?, lease_expires_at = ?, not_before = NULL WHERE id IN (%s) AND"
     " status = 'ready' RETURNING id, run_id, idx, elf_uid, task, task_revision,"
-    " attempts, site, attempt_base, guard, position"
+    " attempts, site, attempt_base, guard, position, parameters"
 )
 _FINISH = (  # fenced by each job's attempt
     "UPDATE jobs SET status = 'done', finished_at = ?1, lease_expires_at = NULL"
@@ -101,7 +101,7 @@ class ClaimsMixin:
             stored = self._complete(connection, texts, now)
             rows = self._take(connection, elf_uids, worker, lease, limit, now)
             parameters = self._stored_parameters(connection, rows)
-        return stored, [self._claimed(row, parameters[row[0]]) for row in rows]
+        return stored, [self._claimed(row, parameters) for row in rows]
 
     def _any_claimable(self, elf_uids) -> bool:
         now = time.time()
@@ -145,8 +145,9 @@ class ClaimsMixin:
         return rows
 
     def _stored_parameters(self, connection, rows) -> dict:
-        """The parameter rows of the claimed jobs, by job id."""
-        found: dict = {row[0]: [] for row in rows}
+        """The parameter rows of the claimed jobs whose parameters are not in
+        their own row, by job id."""
+        found: dict = {row[0]: [] for row in rows if row[-1] is None}
         if found:
             for job_id, *parameter in connection.execute(
                 _PARAMETERS % ",".join("?" * len(found)), list(found)
@@ -154,9 +155,9 @@ class ClaimsMixin:
                 found[job_id].append(parameter)
         return found
 
-    def _claimed(self, row, parameters) -> ClaimedJob:
+    def _claimed(self, row, parameters: dict) -> ClaimedJob:
         identifier, run_id, index, elf_uid, task, revision, attempt = row[:7]
-        site, base, guard, position = row[7:]
+        site, base, guard, position, inline = row[7:]
         claimed = ClaimedJob(
             str(identifier),
             str(run_id),
@@ -171,7 +172,9 @@ class ClaimsMixin:
             order=position,
         )
         try:
-            claimed.parameters = parameter_documents(parameters)
+            claimed.parameters = parameter_documents(
+                inline, parameters.get(identifier, ())
+            )
         except ValueError as error:
             claimed.problem = (
                 "the stored parameters of job %s are not valid JSON: %s"
@@ -247,10 +250,22 @@ def _parsed_site(text: str) -> dict:
     return site
 
 
-def parameter_documents(rows) -> list[ParameterDocument]:
-    """Parameters from their stored rows (name, JSON text, has_refs); a text
-    without "{" holds no tagged dict, and says so (``plain``)."""
-    return [
-        ParameterDocument(name, loads(value), bool(has_refs), "{" not in value)
-        for name, value, has_refs in rows
-    ]
+def parameter_documents(inline: str | None, rows) -> list[ParameterDocument]:
+    """Parameters as stored (see ``sqlite_rows.stored_parameters``): the
+    JSON text of the job row's list of [name, value, has_refs], else the rows
+    of the parameters table (name, JSON text, has_refs). A text without "{"
+    holds no tagged dict, and says so (``plain``). ValueError when a text is
+    not what was written."""
+    if inline is None:
+        return [
+            ParameterDocument(name, loads(value), bool(has_refs), "{" not in value)
+            for name, value, has_refs in rows
+        ]
+    plain = "{" not in inline
+    try:
+        return [
+            ParameterDocument(name, value, bool(has_refs), plain)
+            for name, value, has_refs in loads(inline)
+        ]
+    except TypeError as error:  # JSON, but not a list of triples
+        raise ValueError("not a list of [name, value, has_refs]: %s" % error) from None

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 
 from ..errors import NotFoundError, StoreError, StoreUnavailableError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 BUSY_TIMEOUT_SECONDS = 60.0
 
 _SCHEMA = """
@@ -60,20 +60,20 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
     idx INTEGER NOT NULL, elf_uid TEXT NOT NULL, task TEXT NOT NULL,
-    task_revision TEXT NOT NULL, site TEXT NOT NULL, status TEXT NOT NULL,
-    unfinished_dependencies INTEGER NOT NULL,
+    task_revision TEXT NOT NULL, site TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'ready',
+    unfinished_dependencies INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0, attempt_base INTEGER NOT NULL DEFAULT 0,
     max_attempts INTEGER NOT NULL DEFAULT 1, worker TEXT,
     lease_expires_at REAL, not_before REAL, guard TEXT,
     decided INTEGER NOT NULL DEFAULT 1, dependency_count INTEGER NOT NULL DEFAULT 0,
     skipped_dependencies INTEGER NOT NULL DEFAULT 0, position TEXT NOT NULL,
     created_at REAL NOT NULL, started_at REAL, finished_at REAL,
-    UNIQUE (run_id, idx));
+    parameters TEXT, UNIQUE (run_id, idx));
 CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (elf_uid, run_id, position)
     WHERE status = 'ready' AND decided = 1;
 CREATE INDEX IF NOT EXISTS jobs_undecided ON jobs (id)
     WHERE status = 'ready' AND decided = 0;
-CREATE INDEX IF NOT EXISTS jobs_by_elf ON jobs (elf_uid, status);
 CREATE INDEX IF NOT EXISTS jobs_leases ON jobs (lease_expires_at)
     WHERE status = 'running';
 CREATE TABLE IF NOT EXISTS workers (

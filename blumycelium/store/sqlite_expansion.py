@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 
 from ..values import dumps
-from .sqlite_rows import job_rows, parameter_rows
+from .sqlite_rows import JsonTexts, job_rows, stored_parameters
 
 _FINISHED = ("done", "skipped")
 _BROKEN = ("failed", "upstream_failed", "cancelled")
@@ -113,9 +113,7 @@ class ExpansionMixin:
                     unfinished,
                     skipped,
                 )
-        rows = job_rows(jobs, now, states)
-        ids = self._insert_jobs(connection, run_id, jobs, rows)
-        self._insert_parameters(connection, ids, jobs, parameter_rows(jobs))
+        ids = self._insert_jobs(connection, run_id, jobs, job_rows(jobs, now, states))
         every = {**{index: job for index, (job, _) in known.items()}, **ids}
         connection.executemany(
             "INSERT INTO job_edges VALUES (?, ?)",
@@ -140,13 +138,14 @@ class ExpansionMixin:
         gather = connection.execute(
             "SELECT id FROM jobs WHERE run_id = ? AND idx = ?", (run_id, gather_index)
         ).fetchone()[0]
+        inline, table = stored_parameters(parameters, JsonTexts())
+        connection.execute(
+            "UPDATE jobs SET parameters = ? WHERE id = ?", (inline, gather)
+        )
         connection.execute("DELETE FROM parameters WHERE job_id = ?", (gather,))
         connection.executemany(
             "INSERT INTO parameters VALUES (?, ?, ?, ?, ?)",
-            [
-                (gather, position, p.name, dumps(p.value), int(p.has_refs))
-                for position, p in enumerate(parameters)
-            ],
+            [(gather, *row) for row in table],
         )
         every = {**{index: job for index, (job, _) in known.items()}, **ids}
         waits = [

@@ -7,6 +7,8 @@ write (the jobs of a loop share their call site, and their texts).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..values import dumps
 from .base import RunDocument, order_key
 
@@ -29,47 +31,136 @@ def run_row(run: RunDocument, now: float) -> tuple:
     )
 
 
-def job_rows(jobs, now: float, states: dict | None = None) -> list[tuple]:
-    """The rows of ``jobs`` but their id and run id; ``states`` overrides, by
-    job index, (status, unfinished dependencies, skipped dependencies). The
-    jobs of a loop share their call site: each site is written once."""
+# A job's parameters are stored in its own row when their JSON texts add up to
+# at most this many characters: one row per job to insert, read with its claim.
+# Longer ones go to the parameters table, which keeps job rows small to scan,
+# and a large value out of the rows a status change rewrites.
+INLINE_PARAMETERS = 1024
+
+
+# The columns of a job's row a write gives after its id and run id. A job
+# ready at once (no dependency, no guard) leaves those of its state to their
+# defaults: most jobs of a large run are such, and bind fewer values.
+READY_COLUMNS = (
+    "idx",
+    "elf_uid",
+    "task",
+    "task_revision",
+    "site",
+    "max_attempts",
+    "position",
+    "parameters",
+)
+STATE_COLUMNS = (
+    "status",
+    "unfinished_dependencies",
+    "guard",
+    "decided",
+    "dependency_count",
+    "skipped_dependencies",
+)
+
+
+@dataclass
+class JobRows:
+    """The rows of one write's jobs, each beginning with the job's number in
+    the write (its id is the first id plus that number); the id, run id and
+    creation time are the same expression for every row, and are in the
+    statement rather than in the rows."""
+
+    created_at: float
+    ready: list  # the number, then READY_COLUMNS
+    waiting: list  # the number, then READY_COLUMNS and STATE_COLUMNS
+    parameters: list  # the number, then the parameters table's other columns
+
+
+def job_rows(jobs, now: float, states: dict | None = None) -> JobRows:
+    """The rows of ``jobs`` (parameters as ``stored_parameters`` says).
+    ``states`` overrides, by job index, (status, unfinished dependencies,
+    skipped dependencies). The jobs of a loop share their call site: each
+    site is written once."""
     texts = JsonTexts()
-    states = states or {}
-    rows = []
-    for job in jobs:
-        dependencies = len(job.dependencies)
-        status, unfinished, skipped = states.get(
-            job.index, ("pending" if dependencies else "ready", dependencies, 0)
+    rows = JobRows(now, [], [], [])
+    for number, job in enumerate(jobs):
+        inline, table = stored_parameters(job.parameters, texts)
+        if table:
+            rows.parameters += [(number, *row) for row in table]
+        row = (
+            number,
+            job.index,
+            job.elf_uid,
+            job.task,
+            job.task_revision,
+            texts.text(job.site),
+            job.max_attempts,
+            job.order or order_key(job.index),
+            inline,
         )
-        rows.append(
-            (
-                job.index,
-                job.elf_uid,
-                job.task,
-                job.task_revision,
-                texts.text(job.site),
-                status,
-                unfinished,
-                now,
-                job.max_attempts,
-                None if job.guard is None else texts.text(job.guard),
-                int(job.guard is None and skipped == 0),
-                dependencies,
-                skipped,
-                job.order or order_key(job.index),
-            )
-        )
+        state = _state(job, states)
+        if state is None:
+            rows.ready.append(row)
+        else:
+            rows.waiting.append(row + state)
     return rows
 
 
-def parameter_rows(jobs) -> list[tuple]:
-    """(job's number in ``jobs``, position, name, JSON text, has_refs)."""
-    texts = JsonTexts()
-    return [
-        (number, position, p.name, texts.text(p.value), int(p.has_refs))
-        for number, job in enumerate(jobs)
-        for position, p in enumerate(job.parameters)
+def _state(job, states: dict | None) -> tuple | None:
+    """The STATE_COLUMNS of a job, None when they are the defaults (ready)."""
+    dependencies = len(job.dependencies)
+    if states is None:
+        if not dependencies and job.guard is None:
+            return None
+        status, unfinished, skipped = (
+            "pending" if dependencies else "ready",
+            dependencies,
+            0,
+        )
+    else:
+        status, unfinished, skipped = states[job.index]
+        if status == "ready" and not dependencies and job.guard is None:
+            return None
+    return (
+        status,
+        unfinished,
+        None if job.guard is None else dumps(job.guard),
+        int(job.guard is None and skipped == 0),
+        dependencies,
+        skipped,
+    )
+
+
+def stored_parameters(parameters, texts: JsonTexts) -> tuple[str | None, list]:
+    """How a job's parameters are stored: the JSON text of their list of
+    [name, value, has_refs] for its row, or None and their rows for the
+    parameters table (position, name, JSON text, has_refs)."""
+    for parameter in parameters:
+        if not _is_small(parameter.value):
+            break
+    else:
+        return dumps([[p.name, p.value, int(p.has_refs)] for p in parameters]), []
+    values = [texts.text(p.value) for p in parameters]
+    if sum(map(len, values)) <= INLINE_PARAMETERS:
+        items = [
+            "[%s,%s,%d]" % (texts.name(p.name), value, p.has_refs)
+            for p, value in zip(parameters, values)
+        ]
+        return "[%s]" % ",".join(items), []
+    return None, [
+        (position, p.name, value, int(p.has_refs))
+        for position, (p, value) in enumerate(zip(parameters, values))
     ]
+
+
+def _is_small(value) -> bool:
+    """A value whose JSON text is short: a number, a short string, None."""
+    kind = type(value)
+    return (
+        kind is int
+        or kind is float
+        or value is None
+        or kind is bool
+        or (kind is str and len(value) <= 64)
+    )
 
 
 class JsonTexts:
@@ -78,10 +169,17 @@ class JsonTexts:
 
     def __init__(self):
         self.known: dict[int, str] = {}
+        self.names: dict[str, str] = {}
 
     def text(self, document) -> str:
         key = id(document)
         text = self.known.get(key)
         if text is None:
             text = self.known[key] = dumps(document)
+        return text
+
+    def name(self, name: str) -> str:
+        text = self.names.get(name)
+        if text is None:
+            text = self.names[name] = dumps(name)
         return text
