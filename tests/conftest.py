@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -13,6 +14,10 @@ import pytest
 from blumycelium import Mycelium
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The tests' rewritten flows are cached in a directory of their own (worker
+# subprocesses inherit it), never in the user's cache.
+os.environ["BLUMYCELIUM_CACHE_DIR"] = tempfile.mkdtemp(prefix="blumycelium-cache-")
 
 
 def pytest_addoption(parser):
@@ -103,6 +108,16 @@ class Workers:
 
     def stop_all(self):
         return [self.stop(process) for process in self.processes]
+
+    def wait_registered(self, store, timeout=60):
+        """Wait until every started worker has registered: past that point a
+        SIGTERM is handled, where before it the interpreter may still be
+        starting, and dies of it (a run can finish before the last worker
+        is up)."""
+        pids = {process.pid for process in self.processes}
+        assert wait_for(
+            lambda: pids <= {worker.pid for worker in store.list_workers()}, timeout
+        ), "workers %s did not register" % sorted(pids)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ def test_many_workers_of_one_elf_run_each_job_exactly_once(workshop, workers, tm
     run = workshop.many_noops(300)
     pool = [workers.start("tests.fixtures.workshop:adder") for _ in range(3)]
     assert run.wait(timeout=120) == "done"
+    workers.wait_registered(workshop.mycelium.store)
     assert workers.stop_all() == [0, 0, 0]
     counts = collections.Counter(side_effects(tmp_path))
     assert counts == collections.Counter("noop %d" % n for n in range(300))
@@ -151,6 +152,7 @@ def test_a_fan_out_runs_each_element_once_across_worker_processes(
     [workers.start("tests.fixtures.workshop:adder") for _ in range(2)]
     workers.start("tests.fixtures.workshop:texts")
     shouted, lengths, summary = run.result(timeout=120)
+    workers.wait_registered(workshop.mycelium.store)
     assert workers.stop_all() == [0, 0, 0]
     assert shouted == ["W%d!" % n for n in range(30)]
     assert lengths == [len("W%d!" % n) for n in range(30)]

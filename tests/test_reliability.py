@@ -29,6 +29,7 @@ def test_n_workers_of_one_elf_run_each_of_thousands_of_jobs_once(
     for _ in range(count):
         workers.start(ADDER)
     assert run.wait(timeout=300) == "done"
+    workers.wait_registered(workshop.mycelium.store)
     assert workers.stop_all() == [0] * count
     ran = collections.Counter(side_effects(tmp_path))
     assert ran == collections.Counter("noop %d" % n for n in range(1500))
