@@ -13,7 +13,8 @@ The passes run in this order, one module each:
 4. ``materialize`` compile the rewritten code under the user's file name and
                    line numbers, with the original closure and defaults.
 
-Passes 1-4 run once per source revision (:func:`compile_flow` caches them).
+Passes 1-3 run once per source revision: :func:`compile_flow` keeps their
+result in memory, and on disk for other processes (``cache``).
 Each call of a flow then runs the compiled function under a
 :class:`~.graph.GraphBuilder`: static code runs as plain Python, task calls
 become jobs, and the result is a :class:`~.graph.FlowGraph` ready to be
@@ -31,6 +32,7 @@ import logging
 from dataclasses import dataclass
 
 from ..errors import CompileError
+from . import cache
 from .diagnostics import Diagnostic, SourceSpan, site
 from .graph import FlowGraph, GraphBuilder, after
 from .leaks import leaked_name
@@ -148,12 +150,23 @@ def compile_flow(function) -> CompiledFlow:
     key = (source.file, source.first_line, source.revision)
     rewritten = _REWRITES.get(key)
     if rewritten is None:
-        parsed = parse_flow(source)
-        check_syntax(parsed)
-        rewritten = rewrite_flow(parsed)
+        rewritten = _rewritten(source)
         _REWRITES[key] = rewritten
         logger.debug(
             "flow %s rewritten for graph building:\n%s", source.name, rewritten.code
         )
     graph_function = materialize(rewritten, function, source.file)
     return CompiledFlow(function.__name__, source, rewritten, graph_function, function)
+
+
+def _rewritten(source: FlowSource) -> RewrittenFlow:
+    """The rewrite of ``source``: from the disk cache when an earlier process
+    made it, else parsed, checked and rewritten now, and cached."""
+    key = cache.cache_key(source)
+    rewritten = cache.load(key)
+    if rewritten is None:
+        parsed = parse_flow(source)
+        check_syntax(parsed)
+        rewritten = rewrite_flow(parsed, key)
+        cache.store(key, rewritten)
+    return rewritten

@@ -32,7 +32,7 @@ import libcst as cst
 
 from . import branches, loops
 from .cstbuild import OPS, atom, code_with_lines, keep_parens, literal, op, thunk
-from .diagnostics import register_site
+from .diagnostics import register_sites, site_block
 from .mutation import MutationGuards, for_names, if_names
 from .source import ParsedFlow
 
@@ -85,26 +85,43 @@ _LITERAL_NODES = (cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary)
 
 @dataclass
 class RewrittenFlow:
-    """The rewritten ``def`` as code, and its statements' lines in the file."""
+    """The rewritten ``def`` as code, its statements' lines in the file, and
+    the spans of the call sites its code names by number (ids from
+    ``first_site`` on, in order)."""
 
     code: str
     line_map: dict[int, int]
+    first_site: int = 0
+    spans: tuple = ()
 
 
-def rewrite_flow(parsed: ParsedFlow) -> RewrittenFlow:
-    """Run the rewrite over a parsed (and syntax-checked) flow."""
-    transformer = FlowTransformer(parsed)
+def rewrite_flow(parsed: ParsedFlow, key: str | None = None) -> RewrittenFlow:
+    """Run the rewrite over a parsed (and syntax-checked) flow, its sites in
+    the block ``key`` names (see ``diagnostics.site_block``), registered."""
+    rewritten = _rewritten(parsed, site_block(key))
+    if not register_sites(rewritten.first_site, rewritten.spans):
+        rewritten = _rewritten(parsed, site_block(None))  # a block never taken
+        register_sites(rewritten.first_site, rewritten.spans)
+    return rewritten
+
+
+def _rewritten(parsed: ParsedFlow, first_site: int) -> RewrittenFlow:
+    transformer = FlowTransformer(parsed, first_site)
     module = parsed.module.visit(transformer)
     code, lines = code_with_lines(module, (node for node, _ in transformer.statements))
-    return RewrittenFlow(code, transformer.line_map(lines))
+    return RewrittenFlow(
+        code, transformer.line_map(lines), first_site, tuple(transformer.spans)
+    )
 
 
 class FlowTransformer(MutationGuards, cst.CSTTransformer):
     """The rewrite; see the module docstring for what it does to each node."""
 
-    def __init__(self, parsed: ParsedFlow):
+    def __init__(self, parsed: ParsedFlow, first_site: int):
         super().__init__()
         self.parsed = parsed
+        self.first_site = first_site
+        self.spans: list = []  # the call sites, numbered from first_site
         self.targets: set[int] = set()
         self.function_depth = 0
         self.pattern_depth = 0
@@ -122,7 +139,8 @@ class FlowTransformer(MutationGuards, cst.CSTTransformer):
     # -- bookkeeping ---------------------------------------------------------------
 
     def site(self, node: cst.CSTNode) -> cst.Integer:
-        return cst.Integer(str(register_site(self.parsed.span(node))))
+        self.spans.append(self.parsed.span(node))
+        return cst.Integer(str(self.first_site + len(self.spans) - 1))
 
     def on_leave(self, original_node, updated_node):
         result = super().on_leave(original_node, updated_node)
