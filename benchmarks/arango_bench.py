@@ -31,7 +31,7 @@ import uuid
 
 from benchmarks.measure import Figure, Stopwatch, repeat
 from blumycelium.store.arango import ArangoBackend
-from blumycelium.store.base import JobDocument, ParameterDocument, RunDocument
+from blumycelium.store.base import JobDocument, RunDocument
 from blumycelium.urls import parse_arango_url
 
 URL_VARIABLE = "BLUMYCELIUM_ARANGO_URL"
@@ -130,7 +130,7 @@ def _run(jobs: int) -> RunDocument:
             "task_noop",
             "bench-rev",
             SITE,
-            [ParameterDocument("n", index, False)],
+            {"n": index},
             [],
         )
         for index in range(jobs)

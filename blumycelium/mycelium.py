@@ -296,7 +296,7 @@ def _collector_paused():
 
 
 def _job_documents(graph) -> list:
-    from .store.base import JobDocument, ParameterDocument
+    from .store.base import JobDocument
 
     sites: dict = {}  # the jobs of a loop share one call site record
     documents = []
@@ -305,7 +305,6 @@ def _job_documents(graph) -> list:
         site = sites.get(key)
         if site is None:
             site = sites[key] = job.site_record()
-        deferred = job.deferred_arguments
         spec = job.spec
         documents.append(
             JobDocument(
@@ -314,13 +313,12 @@ def _job_documents(graph) -> list:
                 spec.name,
                 spec.revision,
                 site,
-                [
-                    ParameterDocument(name, value, name in deferred)
-                    for name, value in job.arguments.items()
-                ],
+                job.arguments,
                 sorted(job.dependencies) if job.dependencies else [],
                 spec.retry.max_attempts,
                 job.guard,
+                None,
+                job.deferred_arguments,
             )
         )
     return documents

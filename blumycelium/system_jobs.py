@@ -144,14 +144,13 @@ def _copies(store, job, template: dict, elements: list):
 
 
 def _copy_job(template_job: dict, copy, indices: dict, order: str) -> JobDocument:
-    parameters = []
+    arguments, references = {}, set()
     for name, value, deferred in template_job["parameters"]:
         # a parameter that held the element stays "deferred" even once the
         # element is in place, so that the worker checks it as it checks results
-        copied = copy(value)
-        parameters.append(
-            ParameterDocument(name, copied, deferred or has_placeholders(copied))
-        )
+        arguments[name] = copied = copy(value)
+        if deferred or has_placeholders(copied):
+            references.add(name)
     dependencies = [
         d if isinstance(d, int) else copy(d)["job"]
         for d in template_job["dependencies"]
@@ -162,11 +161,12 @@ def _copy_job(template_job: dict, copy, indices: dict, order: str) -> JobDocumen
         template_job["task"],
         template_job["task_revision"],
         template_job["site"],
-        parameters,
+        arguments,
         dependencies,
         template_job["max_attempts"],
         copy(template_job["guard"]),
         order,
+        references,
     )
 
 

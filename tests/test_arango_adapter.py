@@ -114,11 +114,8 @@ def store(server):
 
 
 def job(index, deps=(), params=None, elf="worker"):
-    parameters = [
-        ParameterDocument(name, value, False)
-        for name, value in (params or {"n": index}).items()
-    ]
-    return JobDocument(index, elf, "task_run", "rev-1", SITE, parameters, list(deps))
+    arguments = dict(params or {"n": index})
+    return JobDocument(index, elf, "task_run", "rev-1", SITE, arguments, list(deps))
 
 
 def run_of(*jobs, run_key=None):

@@ -50,10 +50,7 @@ def store(tmp_path):
 
 def submit(store, count: int, elf: str = "worker") -> str:
     jobs = [
-        JobDocument(
-            n, elf, "task_run", "rev", SITE, [ParameterDocument("n", n, False)], []
-        )
-        for n in range(count)
+        JobDocument(n, elf, "task_run", "rev", SITE, {"n": n}, []) for n in range(count)
     ]
     return store.submit_run(
         RunDocument("f", "rev", "flows.py", 1, "def f(): ...", {}, None, [], jobs)
@@ -309,7 +306,16 @@ def test_a_large_argument_is_recorded_by_size_and_received_whole(batching):
 def submit_parameters(store, *parameters: list) -> list:
     """Submit one job per list of parameters; the jobs' ids, in order."""
     jobs = [
-        JobDocument(index, "worker", "task_run", "rev", SITE, list(given), [])
+        JobDocument(
+            index,
+            "worker",
+            "task_run",
+            "rev",
+            SITE,
+            {p.name: p.value for p in given},
+            [],
+            references={p.name for p in given if p.has_refs},
+        )
         for index, given in enumerate(parameters)
     ]
     run_id = store.submit_run(
@@ -345,7 +351,7 @@ def test_small_parameters_are_in_the_job_row_and_large_ones_in_their_table(store
     connection.close()
     small_id, large_id, empty_id = (int(i) for i in ids)
     assert inline[small_id] is not None and inline[large_id] is None
-    assert inline[empty_id] == "[]"
+    assert inline[empty_id] == "[{},[]]"
     assert table == [(large_id, 0, "n"), (large_id, 1, "items")]
     assert [store.job_parameters(i) for i in ids] == [small, large, empty]
     _, claimed = store.complete_and_claim([], ["worker"], "w", 30.0, 3)

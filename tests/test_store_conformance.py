@@ -64,11 +64,8 @@ def _arango_store(monkeypatch):
 
 
 def job(index, elf="worker", deps=(), task="task_run", params=None):
-    parameters = [
-        ParameterDocument(name, value, False)
-        for name, value in (params or {"n": index}).items()
-    ]
-    return JobDocument(index, elf, task, "rev-1", SITE, parameters, list(deps))
+    arguments = dict(params or {"n": index})
+    return JobDocument(index, elf, task, "rev-1", SITE, arguments, list(deps))
 
 
 def run_of(*jobs, result=None, dependencies=()):
@@ -467,7 +464,7 @@ def test_copies_are_claimed_in_program_order_before_later_jobs(backend):
             "task_run",
             "rev-1",
             SITE,
-            [],
+            {},
             [],
             order=expand.order + order_key(1 - n, 0),
         )

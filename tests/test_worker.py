@@ -135,12 +135,14 @@ def test_an_expression_error_names_the_expression_and_flow_line(workshop):
 def test_a_hand_edited_expression_is_refused_and_fails_only_its_job(workshop, db_url):
     run = workshop.sentence_report("a b")
     connection = sqlite3.connect(db_url[len("sqlite:///") :])
-    # the job's parameters are stored in its row, as [name, value, has_refs]
+    # the job's parameters are stored in its row, as [values, names with refs]
     job_id, text = connection.execute(
         "SELECT id, parameters FROM jobs WHERE parameters LIKE '%\"expr\"%'"
     ).fetchone()
     parameters = json.loads(text)
-    expression = next(value for _, value, has_refs in parameters if has_refs)
+    values, references = parameters
+    expression = values[references[0]]
+    assert expression["__bm__"] == "expr"
     expression["code"] = "__import__('os').system('touch /tmp/pwned')"
     connection.execute(
         "UPDATE jobs SET parameters = ? WHERE id = ?",
@@ -207,15 +209,25 @@ def test_failures_that_resist_storing_are_stored_sanitized(workshop):
     assert [j.status for j in run.jobs()] == ["failed", "failed", "done"]
 
 
-def test_a_corrupt_parameter_document_fails_only_its_job(workshop, db_url):
+@pytest.mark.parametrize(
+    "stored, problem",
+    [
+        ('[{"n": {not json', "not valid JSON ("),
+        ('{"n": 1}', "not [values by name, names holding references]"),
+        ('[{"n": 1}, "n"]', "not [values by name, names holding references]"),
+    ],
+)
+def test_a_corrupt_parameter_document_fails_only_its_job(
+    workshop, db_url, stored, problem
+):
     run = workshop.many_noops(3)
     connection = sqlite3.connect(db_url[len("sqlite:///") :])
     first = connection.execute("SELECT min(id) FROM jobs").fetchone()[0]
-    connection.execute(
-        "UPDATE jobs SET parameters = '[[\"n\", {not json' WHERE id = ?", (first,)
-    )
+    connection.execute("UPDATE jobs SET parameters = ? WHERE id = ?", (stored, first))
     connection.commit()
     connection.close()
     assert workshop.adder.start_jobs(raise_exceptions=False) == 3
     assert [j.status for j in run.jobs()] == ["failed", "done", "done"]
-    assert "are not valid JSON" in run.failures()[0].message
+    message = run.failures()[0].message
+    assert "the stored parameters of job %d cannot be read: " % first in message
+    assert problem in message

@@ -60,6 +60,7 @@ Ids of runs and jobs are strings chosen by the backend.
 from __future__ import annotations
 
 import abc
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 
 JOB_STATUSES = (
@@ -130,11 +131,19 @@ class JobDocument:
     task: str
     task_revision: str
     site: dict
-    parameters: list[ParameterDocument]
+    arguments: dict  # the parameters' JSON-ready values by name, in order
     dependencies: list[int]
     max_attempts: int = 1
     guard: object = None  # a template: the job runs only when it is true
     order: str | None = None  # program order (see order_key); None: the index
+    references: Collection[str] = ()  # the names of arguments holding references
+
+    @property
+    def parameters(self) -> list[ParameterDocument]:
+        return [
+            ParameterDocument(name, value, name in self.references)
+            for name, value in self.arguments.items()
+        ]
 
 
 @dataclass

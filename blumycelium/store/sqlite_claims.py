@@ -176,9 +176,9 @@ class ClaimsMixin:
                 inline, parameters.get(identifier, ())
             )
         except ValueError as error:
-            claimed.problem = (
-                "the stored parameters of job %s are not valid JSON: %s"
-                % (claimed.id, error)
+            claimed.problem = "the stored parameters of job %s cannot be read: %s" % (
+                claimed.id,
+                error,
             )
         return claimed
 
@@ -252,20 +252,31 @@ def _parsed_site(text: str) -> dict:
 
 def parameter_documents(inline: str | None, rows) -> list[ParameterDocument]:
     """Parameters as stored (see ``sqlite_rows.stored_parameters``): the
-    JSON text of the job row's list of [name, value, has_refs], else the rows
-    of the parameters table (name, JSON text, has_refs). A text without "{"
-    holds no tagged dict, and says so (``plain``). ValueError when a text is
-    not what was written."""
-    if inline is None:
-        return [
-            ParameterDocument(name, loads(value), bool(has_refs), "{" not in value)
-            for name, value, has_refs in rows
-        ]
-    plain = "{" not in inline
+    JSON text of the job row's [values by name, names holding references],
+    else the rows of the parameters table (name, JSON text, has_refs). A text
+    without "{" holds no tagged dict, and says so (``plain``). ValueError
+    when a text is not what was written."""
     try:
-        return [
-            ParameterDocument(name, value, bool(has_refs), plain)
-            for name, value, has_refs in loads(inline)
-        ]
-    except TypeError as error:  # JSON, but not a list of triples
-        raise ValueError("not a list of [name, value, has_refs]: %s" % error) from None
+        if inline is None:
+            return [
+                ParameterDocument(name, loads(value), bool(has_refs), "{" not in value)
+                for name, value, has_refs in rows
+            ]
+        document = loads(inline)
+    except ValueError as error:
+        raise ValueError("not valid JSON (%s)" % error) from None
+    if (
+        type(document) is not list
+        or len(document) != 2
+        or type(document[0]) is not dict
+        or type(document[1]) is not list
+    ):
+        raise ValueError("not [values by name, names holding references]")
+    values, references = document
+    # the text of the values' object is all "{" ... "}" holds: plain if
+    # nothing else in it opens an object
+    plain = inline.count("{") == 1
+    return [
+        ParameterDocument(name, value, name in references, plain)
+        for name, value in values.items()
+    ]

@@ -138,7 +138,11 @@ class ExpansionMixin:
         gather = connection.execute(
             "SELECT id FROM jobs WHERE run_id = ? AND idx = ?", (run_id, gather_index)
         ).fetchone()[0]
-        inline, table = stored_parameters(parameters, JsonTexts())
+        inline, table = stored_parameters(
+            {p.name: p.value for p in parameters},
+            {p.name for p in parameters if p.has_refs},
+            JsonTexts(),
+        )
         connection.execute(
             "UPDATE jobs SET parameters = ? WHERE id = ?", (inline, gather)
         )

@@ -82,7 +82,7 @@ def job_rows(jobs, now: float, states: dict | None = None) -> JobRows:
     texts = JsonTexts()
     rows = JobRows(now, [], [], [])
     for number, job in enumerate(jobs):
-        inline, table = stored_parameters(job.parameters, texts)
+        inline, table = stored_parameters(job.arguments, job.references, texts)
         if table:
             rows.parameters += [(number, *row) for row in table]
         row = (
@@ -129,38 +129,38 @@ def _state(job, states: dict | None) -> tuple | None:
     )
 
 
-def stored_parameters(parameters, texts: JsonTexts) -> tuple[str | None, list]:
-    """How a job's parameters are stored: the JSON text of their list of
-    [name, value, has_refs] for its row, or None and their rows for the
+def stored_parameters(
+    arguments: dict, references, texts: JsonTexts
+) -> tuple[str | None, list]:
+    """How a job's parameters (values by name, and the names of those
+    holding references) are stored: the JSON text of [values by name, names
+    holding references] for its row, or None and their rows for the
     parameters table (position, name, JSON text, has_refs)."""
-    for parameter in parameters:
-        if not _is_small(parameter.value):
+    for value in arguments.values():
+        kind = type(value)
+        if not (
+            kind is int
+            or (kind is str and len(value) <= 64)
+            or value is None
+            or kind is float
+            or kind is bool
+        ):  # values whose JSON text is short, stored in the job's row
             break
     else:
-        return dumps([[p.name, p.value, int(p.has_refs)] for p in parameters]), []
-    values = [texts.text(p.value) for p in parameters]
+        return dumps([arguments, sorted(references) if references else ()]), []
+    values = [texts.text(value) for value in arguments.values()]
     if sum(map(len, values)) <= INLINE_PARAMETERS:
-        items = [
-            "[%s,%s,%d]" % (texts.name(p.name), value, p.has_refs)
-            for p, value in zip(parameters, values)
-        ]
-        return "[%s]" % ",".join(items), []
+        return "[{%s},%s]" % (
+            ",".join(
+                "%s:%s" % (texts.name(name), value)
+                for name, value in zip(arguments, values)
+            ),
+            dumps(sorted(references)),
+        ), []
     return None, [
-        (position, p.name, value, int(p.has_refs))
-        for position, (p, value) in enumerate(zip(parameters, values))
+        (position, name, value, int(name in references))
+        for position, (name, value) in enumerate(zip(arguments, values))
     ]
-
-
-def _is_small(value) -> bool:
-    """A value whose JSON text is short: a number, a short string, None."""
-    kind = type(value)
-    return (
-        kind is int
-        or kind is float
-        or value is None
-        or kind is bool
-        or (kind is str and len(value) <= 64)
-    )
 
 
 class JsonTexts:
