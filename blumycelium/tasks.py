@@ -37,6 +37,7 @@ _POSITIONAL = (
     inspect.Parameter.POSITIONAL_ONLY,
     inspect.Parameter.POSITIONAL_OR_KEYWORD,
 )
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 _RETURN_FORMS = (
     'write "-> None", "-> (\'value\',)" (a tuple of result keys) or'
     " \"-> {'value': str}\" (keys and their types)"
@@ -83,6 +84,13 @@ class TaskSpec:
             p.name: (self.annotations[p.name], p.kind)
             for p in self.parameters
             if self.annotations.get(p.name, _EMPTY) is not _EMPTY
+        }
+        # the checked parameters annotated with a class: a value of exactly
+        # that class fits without a look at the annotation
+        self.exact_types = {
+            name: annotation
+            for name, (annotation, kind) in self.checks.items()
+            if isinstance(annotation, type) and kind not in _VARIADIC
         }
         self.retry, self.timeout = task_policies(owner, function)
         self.source = _source_or_none(function)

@@ -162,8 +162,21 @@ class GraphBuilder:
         except TypeError as error:
             raise FlowError([Diagnostic(site(site_id), str(error))]) from None
         job = self._new_job(elf, spec, site_id)
+        arguments = job.arguments
+        checks, exact = spec.checks, spec.exact_types
         for name, value in bound.items():
-            self._add_argument(job, name, value)
+            kind = type(value)
+            if (
+                kind is str
+                or kind is bool
+                or value is None
+                or (kind is int and -MAX_EXACT_INT <= value <= MAX_EXACT_INT)
+            ):  # the common case: stored as it is
+                arguments[name] = value
+                if name in checks and exact.get(name) is not kind:
+                    self._check_argument(job, name, value)
+            else:
+                self._add_argument(job, name, value)
         self._place(job)
         if id(elf) not in self.elf_sites:
             self.elf_sites[id(elf)] = (elf, site(site_id))
@@ -177,12 +190,13 @@ class GraphBuilder:
     def _place(self, job: JobNode) -> None:
         """Add the job to the run, or to the loop template being built, with
         the dependencies of the ``after`` blocks and guard around it."""
-        for waited in self.after_stack:
-            job.dependencies |= waited
-        if self.guards:
-            encoder = Encoder()
-            job.guard = encoder.encode(self.guards[-1])
-            job.dependencies |= encoder.refs
+        if self.after_stack or self.guards:
+            for waited in self.after_stack:
+                job.dependencies |= waited
+            if self.guards:
+                encoder = Encoder()
+                job.guard = encoder.encode(self.guards[-1])
+                job.dependencies |= encoder.refs
         (self.jobs if job.frame is None else job.frame.jobs).append(job)
 
     def add_system_job(
@@ -220,33 +234,28 @@ class GraphBuilder:
         return LoopFrame("L%d" % self.loop_count, site_id)
 
     def _add_argument(self, job: JobNode, name: str, value) -> None:
-        kind = type(value)
-        if (
-            kind is str
-            or kind is bool
-            or value is None
-            or (kind is int and -MAX_EXACT_INT <= value <= MAX_EXACT_INT)
-        ):  # the common case, stored as it is
-            job.arguments[name] = value
+        encoder = Encoder()
+        try:
+            job.arguments[name] = encoder.encode(value)
+        except NotStorableError as error:
+            error.root = name
+            raise FlowError(
+                [
+                    Diagnostic(
+                        job.site,
+                        "argument %s of %s: %s"
+                        % (error.path, job.spec.call_name, error.reason),
+                    )
+                ]
+            ) from None
+        if encoder.placeholders:
+            job.deferred_arguments.add(name)
+            job.dependencies |= encoder.refs
         else:
-            encoder = Encoder()
-            try:
-                job.arguments[name] = encoder.encode(value)
-            except NotStorableError as error:
-                error.root = name
-                raise FlowError(
-                    [
-                        Diagnostic(
-                            job.site,
-                            "argument %s of %s: %s"
-                            % (error.path, job.spec.call_name, error.reason),
-                        )
-                    ]
-                ) from None
-            if encoder.placeholders:
-                job.deferred_arguments.add(name)
-                job.dependencies |= encoder.refs
-                return
+            self._check_argument(job, name, value)
+
+    @staticmethod
+    def _check_argument(job: JobNode, name: str, value) -> None:
         try:
             job.spec.check_argument(name, value)
         except TypeError as error:
