@@ -20,7 +20,7 @@ import json
 
 from .compiler import compile_flow
 from .errors import CompileError, RunKeyConflictError
-from .mycelium import flow_arguments, is_preview, stored_arguments
+from .mycelium import collector_paused, flow_arguments, is_preview, stored_arguments
 
 _EAGER: contextvars.ContextVar = contextvars.ContextVar(
     "blumycelium_eager", default=False
@@ -77,8 +77,9 @@ class Flow:
                     " found %r" % (self.name, run_key)
                 )
         arguments = stored_arguments(flow_arguments(self.function, args, kwargs))
-        graph = self.graph(*args, **kwargs)
-        run = self.mycelium.submit(self, graph, arguments, run_key)
+        with collector_paused():
+            graph = self.graph(*args, **kwargs)
+            run = self.mycelium.submit(self, graph, arguments, run_key)
         if run_key is not None:
             self._check_same_submission(run, arguments, run_key)
         return run

@@ -103,7 +103,7 @@ class Mycelium:
         for elf in graph.elves().values():
             self.register_elf(elf, store_source=True)
         compiled = flow.compiled
-        with _collector_paused():
+        with collector_paused():
             document = RunDocument(
                 flow.name,
                 compiled.revision,
@@ -282,10 +282,11 @@ class ArangoMycelium(Mycelium):
 
 
 @contextlib.contextmanager
-def _collector_paused():
-    """Pause Python's cycle collector while a run's documents and rows are
-    made: they are many small objects without cycles, and a collection
-    started by their number walks every object of the process, for nothing."""
+def collector_paused():
+    """Pause Python's cycle collector while a run's graph, documents and rows
+    are made: many small objects, whose number starts collections that walk
+    every object of the process, for little (the graph's few cycles are
+    collected once the collector is back)."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -22,6 +22,7 @@ from blumycelium.store.base import (
     ParameterDocument,
     RunDocument,
     StoreBackend,
+    order_key,
 )
 from blumycelium.store.sqlite import SQLiteBackend
 from blumycelium.worker import _BatchHeartbeat
@@ -356,3 +357,21 @@ def test_small_parameters_are_in_the_job_row_and_large_ones_in_their_table(store
     assert [store.job_parameters(i) for i in ids] == [small, large, empty]
     _, claimed = store.complete_and_claim([], ["worker"], "w", 30.0, 3)
     assert [job.parameters for job in claimed] == [small, large, empty]
+
+
+def test_sqlite_writes_the_order_key_of_a_job_without_an_order(store):
+    indices = [0, 9, 10, 99, 100, 12345, 10**12]
+    jobs = [
+        JobDocument(index, "worker", "task_run", "rev", SITE, {}, [])
+        for index in indices
+    ]
+    jobs.append(JobDocument(7, "worker", "task_run", "rev", SITE, {}, [], order="zz"))
+    run_id = store.submit_run(
+        RunDocument("f", "rev", "flows.py", 1, "def f(): ...", {}, None, [], jobs)
+    )
+    connection = sqlite3.connect(store.path)
+    positions = dict(
+        connection.execute("SELECT idx, position FROM jobs WHERE run_id = ?", (run_id,))
+    )
+    connection.close()
+    assert positions == {**{i: order_key(i) for i in indices}, 7: "zz"}

@@ -48,6 +48,7 @@ from .sqlite_rows import (
     READY_COLUMNS,
     STATE_COLUMNS,
     JobRows,
+    insert_statement,
     job_rows,
     run_row,
 )
@@ -210,16 +211,7 @@ class SQLiteBackend(
         ):
             if batch:
                 connection.executemany(
-                    "INSERT INTO jobs (id, run_id, created_at, %s) VALUES (%d + ?,"
-                    " %d, %r%s)"
-                    % (
-                        ", ".join(columns),
-                        first,
-                        run_id,
-                        rows.created_at,
-                        ", ?" * len(columns),
-                    ),
-                    batch,
+                    insert_statement(columns, first, run_id, rows.created_at), batch
                 )
         connection.executemany(
             "INSERT INTO parameters VALUES (%d + ?, ?, ?, ?, ?)" % first,
