@@ -115,6 +115,10 @@ class ExprMarker:
     column: int
 
 
+# What decode gives for a tagged dict that stands for no value of its own.
+MARKERS = (RefMarker, SkippedMarker, FailedMarker, HelperMarker, ExprMarker)
+
+
 class Encoder:
     """Encodes values and remembers the job indices their references name."""
 

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from .develop import develop_templates
 from .errors import BlumyceliumError, StoreError
+from .values import MARKERS, decode
 
 STATUS_COLORS = {
     "pending": "#eeeeee",
@@ -147,9 +148,19 @@ def job_detail_data(store, job_id: str) -> dict:
     data = job_data(job)
     data["flow_line"] = flow_line(store, job)
     data["parameters"] = _developed_parameters(store, job)
-    data["result"] = store.job_result(job.id)
+    data["result"] = _decoded_result(store.job_result(job.id))
     data["failures"] = [failure_data(f) for f in store.list_failures(job_id=job.id)]
     return data
+
+
+def _decoded_result(stored):
+    """A job's result as its task returned it (tuples, large ints, dicts with
+    other keys than strings); a marker (a skipped job's) as stored."""
+    try:
+        value = decode(stored)
+    except (ValueError, KeyError, TypeError):
+        return stored
+    return stored if isinstance(value, MARKERS) else value
 
 
 def _developed_parameters(store, job) -> dict:

@@ -295,3 +295,21 @@ def test_json_output_holds_every_stored_value():
     assert json.loads(stream.getvalue()) == {
         "params": {"(1, 'x')": 1, "s": "\ud800", "t": [1, 2]}
     }
+
+
+def test_job_shows_its_result_as_the_task_returned_it(tmp_path):
+    from blumycelium.store import open_store
+    from blumycelium.store.base import JobDocument, RunDocument
+    from blumycelium.values import encode
+    from blumycelium.views import job_detail_data
+
+    store = open_store("sqlite:///" + str(tmp_path / "store.db"))
+    store.init()
+    site = {"file": "flows.py", "line": 3, "column": 5, "flow": "f"}
+    jobs = [JobDocument(0, "worker", "task_run", "rev", site, {}, [])]
+    store.submit_run(RunDocument("f", "rev", "flows.py", 1, "", {}, None, [], jobs))
+    claimed = store.claim_job("worker", "w")
+    returned = {"pair": (1, 2), "big": 2**1400, (1, "k"): "tuple key"}
+    store.complete_job(claimed.id, claimed.attempt, encode(returned))
+    assert job_detail_data(store, claimed.id)["result"] == returned
+    store.close()

@@ -4,6 +4,7 @@ at the same places; anything wrong with the cache costs only time."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -125,19 +126,38 @@ def test_an_edited_flow_is_rewritten_again(load_flows, cache_dir):
     assert cache.cache_key(moved) != cache.cache_key(source)
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text[: len(text) // 2],  # truncated
+        lambda text: text.replace("getitem", "getitdm"),  # still JSON
+        lambda text: "[" * 200_000,  # too deep to read
+        lambda text: json.dumps({**json.loads(text), "spans": []}),
+        lambda text: json.dumps({**json.loads(text), "format": 1}),
+    ],
+)
 def test_a_damaged_cache_file_is_ignored_and_written_again(
-    load_flows, cache_dir, fresh_process
+    load_flows, cache_dir, fresh_process, damage
 ):
     module = load_flows(FLOWS)
     expected = graph_of(module.f, 1)
-    for path in cache_dir.glob("*.json"):
-        path.write_text('{"format": 1, "code": ')
+    key = cache.cache_key(source_module.read_flow_source(module.f.function))
+    path = cache_dir / (key + ".json")
+    path.write_text(damage(path.read_text()))
     compiler._REWRITES.clear()
     module.f.compiled = compiler.compile_flow(module.f.function)
     assert graph_of(module.f, 1) == expected
-    key = cache.cache_key(source_module.read_flow_source(module.f.function))
-    document = json.loads((cache_dir / (key + ".json")).read_text())
+    document = json.loads(path.read_text())
     assert document["code"] == module.f.compiled.rewritten.code
+
+
+def test_a_relative_xdg_cache_home_is_ignored(monkeypatch, tmp_path):
+    monkeypatch.delenv("BLUMYCELIUM_CACHE_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    assert cache.cache_directory() == tmp_path / ".cache" / "blumycelium" / "flows"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.cache_directory() == tmp_path / "xdg" / "blumycelium" / "flows"
 
 
 def test_no_cache_directory_means_no_cache(load_flows, monkeypatch, tmp_path):
@@ -176,3 +196,16 @@ def test_a_taken_site_block_moves_the_flow_to_a_block_of_its_own(
         assert diagnostics.site(first) is taken
     finally:
         diagnostics._SITES.pop(first)
+
+
+def test_the_key_follows_the_compiler_text_not_its_file_dates(tmp_path):
+    copy = tmp_path / "compiler"
+    shutil.copytree(cache._COMPILER, copy, copy_function=shutil.copy2)
+    assert cache._compiler_fingerprint(copy) == cache._FINGERPRINT
+    rewrite = copy / "rewrite.py"
+    status = rewrite.stat()
+    text = rewrite.read_text()
+    rewrite.write_text(text.replace('"binop"', '"binoq"'))  # same size
+    os.utime(rewrite, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert rewrite.stat().st_size == status.st_size
+    assert cache._compiler_fingerprint(copy) != cache._FINGERPRINT

@@ -343,20 +343,23 @@ def test_small_parameters_are_in_the_job_row_and_large_ones_in_their_table(store
         ParameterDocument("items", ["x" * 40] * 40, False),
     ]
     empty: list = []
-    ids = submit_parameters(store, small, large, empty)
+    # each value short, but too many of them for the row
+    wide = [ParameterDocument("p%d" % n, "é" * 64, False) for n in range(20)]
+    ids = submit_parameters(store, small, large, empty, wide)
     connection = sqlite3.connect(store.path)
     inline = dict(connection.execute("SELECT id, parameters FROM jobs").fetchall())
     table = connection.execute(
         "SELECT job_id, position, name FROM parameters ORDER BY job_id, position"
     ).fetchall()
     connection.close()
-    small_id, large_id, empty_id = (int(i) for i in ids)
+    small_id, large_id, empty_id, wide_id = (int(i) for i in ids)
     assert inline[small_id] is not None and inline[large_id] is None
-    assert inline[empty_id] == "[{},[]]"
-    assert table == [(large_id, 0, "n"), (large_id, 1, "items")]
-    assert [store.job_parameters(i) for i in ids] == [small, large, empty]
-    _, claimed = store.complete_and_claim([], ["worker"], "w", 30.0, 3)
-    assert [job.parameters for job in claimed] == [small, large, empty]
+    assert inline[empty_id] == "[{},[]]" and inline[wide_id] is None
+    assert table[:2] == [(large_id, 0, "n"), (large_id, 1, "items")]
+    assert table[2:] == [(wide_id, n, "p%d" % n) for n in range(20)]
+    assert [store.job_parameters(i) for i in ids] == [small, large, empty, wide]
+    _, claimed = store.complete_and_claim([], ["worker"], "w", 30.0, 4)
+    assert [job.parameters for job in claimed] == [small, large, empty, wide]
 
 
 def test_sqlite_writes_the_order_key_of_a_job_without_an_order(store):

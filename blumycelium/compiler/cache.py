@@ -21,6 +21,7 @@ valid in any other, and is kept as one JSON file per key:
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -34,18 +35,45 @@ from .source import FlowSource
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
 _COMPILER = Path(__file__).resolve().parent
-_FINGERPRINT: list[str] = []  # the compiler's own files, as (name, size, mtime)
+
+
+def _compiler_fingerprint(directory: Path = _COMPILER) -> str | None:
+    """What the compiler's output depends on besides the flow: the text of
+    its modules (as imported with this one, so that a process started before
+    an upgrade keeps its own keys) and libcst's version; None, and no cache,
+    when its files cannot be read."""
+    digest = hashlib.sha256(libcst_version().encode())
+    try:
+        for path in sorted(directory.glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def libcst_version() -> str:
+    try:
+        return importlib.metadata.version("libcst")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+_FINGERPRINT = _compiler_fingerprint()
 
 
 def cache_directory() -> Path | None:
     """Where rewritten flows are kept; None when the cache is turned off."""
     configured = os.environ.get("BLUMYCELIUM_CACHE_DIR")
+    if _FINGERPRINT is None:
+        return None
     if configured is not None:
         return Path(configured).expanduser() if configured.strip() else None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
-    return Path(base).expanduser() / "blumycelium" / "flows"
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # unset, or relative: ignored, as XDG says
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "blumycelium" / "flows"
 
 
 def cache_key(source: FlowSource) -> str:
@@ -54,7 +82,7 @@ def cache_key(source: FlowSource) -> str:
     for part in (
         "format %d" % FORMAT,
         sys.version,
-        _compiler_fingerprint(),
+        _FINGERPRINT or "",
         source.file,
         "%d %d" % (source.first_line, source.indent),
         source.text,
@@ -62,18 +90,6 @@ def cache_key(source: FlowSource) -> str:
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\0")
     return digest.hexdigest()
-
-
-def _compiler_fingerprint() -> str:
-    """The compiler's files by size and modification time: a changed
-    compiler makes new keys (read once per process)."""
-    if not _FINGERPRINT:
-        entries = []
-        for path in sorted(_COMPILER.glob("*.py")):
-            status = path.stat()
-            entries.append("%s %d %d" % (path.name, status.st_size, status.st_mtime_ns))
-        _FINGERPRINT.append("\n".join(entries))
-    return _FINGERPRINT[0]
 
 
 def load(key: str) -> RewrittenFlow | None:
@@ -85,11 +101,11 @@ def load(key: str) -> RewrittenFlow | None:
     path = directory / (key + ".json")
     try:
         document = json.loads(path.read_text(encoding="ascii"))
-        rewritten = _from_document(document)
+        rewritten = _from_document(key, document)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        logger.debug("ignoring the cached flow %s: %s", path, error)
+    except Exception as error:  # whatever is wrong with it, it is not used
+        logger.debug("ignoring the cached flow %s: %r", path, error)
         return None
     if not register_sites(rewritten.first_site, list(rewritten.spans)):
         return None  # another flow holds the block: rewrite into a fresh one
@@ -101,7 +117,7 @@ def store(key: str, rewritten: RewrittenFlow) -> None:
     directory = cache_directory()
     if directory is None:
         return
-    text = json.dumps(_document(rewritten))  # ASCII: lone surrogates escaped
+    text = json.dumps(_document(key, rewritten))  # ASCII: surrogates escaped
     try:
         directory.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
@@ -116,9 +132,8 @@ def store(key: str, rewritten: RewrittenFlow) -> None:
         logger.debug("cannot cache the flow in %s: %s", directory, error)
 
 
-def _document(rewritten: RewrittenFlow) -> dict:
-    return {
-        "format": FORMAT,
+def _document(key: str, rewritten: RewrittenFlow) -> dict:
+    content = {
         "code": rewritten.code,
         "line_map": sorted(rewritten.line_map.items()),
         "first_site": rewritten.first_site,
@@ -127,15 +142,23 @@ def _document(rewritten: RewrittenFlow) -> dict:
             for s in rewritten.spans
         ],
     }
+    return {"format": FORMAT, "digest": _digest(key, content), **content}
 
 
-def _from_document(document: dict) -> RewrittenFlow:
-    if document["format"] != FORMAT:
-        raise ValueError("format %r, not %d" % (document["format"], FORMAT))
-    line_map = {int(line): int(original) for line, original in document["line_map"]}
-    spans = tuple(SourceSpan(*fields) for fields in document["spans"])
-    if not isinstance(document["code"], str) or not isinstance(
-        document["first_site"], int
-    ):
-        raise ValueError("code or first_site of the wrong type")
-    return RewrittenFlow(document["code"], line_map, document["first_site"], spans)
+def _digest(key: str, content: dict) -> str:
+    """A hash of the content under its key: a file changed by anything but
+    this module (a damaged disk, an edit, a copy under another key) is not
+    used."""
+    text = json.dumps([key, content], sort_keys=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def _from_document(key: str, document: dict) -> RewrittenFlow:
+    content = {
+        name: document[name] for name in ("code", "line_map", "first_site", "spans")
+    }
+    if document["format"] != FORMAT or document["digest"] != _digest(key, content):
+        raise ValueError("written by another version, or changed since")
+    line_map = {int(line): int(original) for line, original in content["line_map"]}
+    spans = tuple(SourceSpan(*fields) for fields in content["spans"])
+    return RewrittenFlow(content["code"], line_map, content["first_site"], spans)

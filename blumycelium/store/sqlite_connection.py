@@ -276,7 +276,8 @@ class SQLiteConnections:
         elif int(row[0]) != SCHEMA_VERSION:
             raise StoreUnavailableError(
                 "the mycelium %s has schema version %s; this blumycelium reads"
-                " version %d" % (self.path, row[0], SCHEMA_VERSION)
+                " version %d: point it at a new file, or read this one with the"
+                " blumycelium that wrote it" % (self.path, row[0], SCHEMA_VERSION)
             )
 
     @contextmanager

@@ -172,7 +172,9 @@ def stored_parameters(
         ):  # values whose JSON text is short, stored in the job's row
             break
     else:
-        return dumps([arguments, sorted(references) if references else ()]), []
+        text = dumps([arguments, sorted(references) if references else ()])
+        if len(text) <= INLINE_PARAMETERS:
+            return text, []
     values = [texts.text(value) for value in arguments.values()]
     if sum(map(len, values)) <= INLINE_PARAMETERS:
         return "[{%s},%s]" % (
