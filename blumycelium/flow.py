@@ -80,6 +80,7 @@ class Flow:
         with collector_paused():
             graph = self.graph(*args, **kwargs)
             run = self.mycelium.submit(self, graph, arguments, run_key)
+            del graph  # freed now, before the collector would walk it
         if run_key is not None:
             self._check_same_submission(run, arguments, run_key)
         return run

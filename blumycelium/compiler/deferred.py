@@ -229,14 +229,14 @@ def check_same_call(job: JobNode) -> None:
     """Refuse a result of another flow call (kept in a global, a default, a
     closure): its job is not part of the run being built."""
     builder = _CURRENT.get(None)
-    if builder is not None and job.builder is not builder:
+    if builder is not None and job.call is not builder.call:
         raise FlowError(
             [
                 Diagnostic(
                     span_from_stack(),
                     "this value is a result of %s in an earlier call of flow %s;"
                     " results belong to the run that made them"
-                    % (job.describe(), job.builder.flow_name if job.builder else "?"),
+                    % (job.describe(), job.call.flow_name if job.call else "?"),
                     "do not keep task results in globals, default arguments or closures"
                     " between flow calls; pass what a run needs as flow arguments",
                 )

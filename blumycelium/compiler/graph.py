@@ -49,14 +49,16 @@ class JobNode:
         "deferred_arguments",
         "dependencies",
         "site_id",
-        "builder",
+        "call",
         "guard",
         "frame",
         "via",
     )
 
     def __init__(self, index, elf, spec, site_id, builder=None, frame=None):
-        self.builder = builder
+        # the flow call it belongs to (not the builder, which holds the job:
+        # a graph without cycles is freed as soon as its run is written)
+        self.call = builder.call if builder is not None else None
         self.via: tuple = tuple(builder.inlining) if builder is not None else ()
         self.guard = None
         self.frame = frame  # the loop over a task result it belongs to, if any
@@ -116,11 +118,21 @@ class FlowGraph:
         return {key: elf for key, (elf, _) in self.elf_sites.items()}
 
 
+class FlowCall:
+    """One call of a flow, as its jobs know it."""
+
+    __slots__ = ("flow_name",)
+
+    def __init__(self, flow_name: str):
+        self.flow_name = flow_name
+
+
 class GraphBuilder:
     """Collects the jobs of one flow call, in submission order."""
 
     def __init__(self, flow_name: str):
         self.flow_name = flow_name
+        self.call = FlowCall(flow_name)
         self.jobs: list[JobNode] = []
         self.after_stack: list[set] = []
         self.try_depth = 0
