@@ -378,3 +378,12 @@ def test_sqlite_writes_the_order_key_of_a_job_without_an_order(store):
     )
     connection.close()
     assert positions == {**{i: order_key(i) for i in indices}, 7: "zz"}
+
+
+def test_job_ids_are_never_given_twice_even_after_their_runs_are_dropped(store):
+    first = submit(store, 3)
+    old = {job.id for job in store.list_jobs(run_id=first)}
+    store.drop_jobs()  # the highest ids are gone with their rows
+    second = submit(store, 2)
+    new = {job.id for job in store.list_jobs(run_id=second)}
+    assert min(int(i) for i in new) == max(int(i) for i in old) + 1

@@ -108,7 +108,13 @@ def order_key(*numbers: int) -> str:
     element's number and the job's index in the loop's template, so that
     sorting by key lists a run's jobs in the order the eager flow makes the
     calls, and workers claim a run's ready jobs in that order."""
-    return "".join([_DIGIT_COUNTS[len(str(n))] + str(n) for n in numbers])
+    return "".join([index_key(number) for number in numbers])
+
+
+def index_key(number: int) -> str:
+    """The order key of one number (see order_key)."""
+    digits = str(number)
+    return _DIGIT_COUNTS[len(digits)] + digits
 
 
 _DIGIT_COUNTS = " abcdefghijklmnopqrstuvwxyz"  # a number's digit count, as a letter

@@ -198,13 +198,20 @@ class SQLiteBackend(
         return cursor.lastrowid
 
     def _insert_jobs(self, connection, run_id: int, jobs, rows: JobRows) -> dict:
-        """Insert the rows of ``jobs`` (see ``job_rows``) with ids from the
-        sequence; the ids by job index."""
+        """Insert the rows of ``jobs`` (see ``job_rows``); the ids by job index.
+
+        Job ids are never used twice, even once their runs are purged: the
+        last one given is kept in ``meta`` (per write, where AUTOINCREMENT
+        would keep it per row, at a sixth of the insert's time)."""
         row = connection.execute(
-            "SELECT max(coalesce((SELECT max(id) FROM jobs), 0), coalesce("
-            "(SELECT seq FROM sqlite_sequence WHERE name = 'jobs'), 0))"
+            "SELECT max(coalesce((SELECT max(id) FROM jobs), 0), coalesce((SELECT"
+            " CAST(value AS INTEGER) FROM meta WHERE key = 'last_job_id'), 0))"
         ).fetchone()
         first = row[0] + 1
+        connection.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('last_job_id', ?)",
+            (str(first + len(jobs) - 1),),
+        )
         for columns, batch in (
             (READY_COLUMNS, rows.ready),
             (READY_COLUMNS + STATE_COLUMNS, rows.waiting),

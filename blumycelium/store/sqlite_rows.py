@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..values import dumps
-from .base import RunDocument
+from .base import RunDocument, index_key
 
 
 def run_row(run: RunDocument, now: float) -> tuple:
@@ -61,29 +61,16 @@ STATE_COLUMNS = (
 )
 
 
-# What a row's value of a column stands for, where it is not the value itself:
-# a job without an order of its own (a run's jobs, but a fan-out's copies)
-# has the key of its index, as base.order_key writes it, made by SQLite.
-_EXPRESSIONS = {
-    "position": "coalesce(%(position)s, char(96 + length(%(idx)s)) || %(idx)s)"
-}
-
-
 def insert_statement(columns: tuple, first: int, run_id: int, created_at: float) -> str:
     """The INSERT of job rows with ``columns`` (after the number, see
     JobRows): the id, run id and creation time, the same expression for
     every row, are in the statement rather than in the rows."""
-    places = {name: "?%d" % (number + 2) for number, name in enumerate(columns)}
-    values = [_EXPRESSIONS.get(name, "%(" + name + ")s") % places for name in columns]
-    return (
-        "INSERT INTO jobs (id, run_id, created_at, %s) VALUES (%d + ?1, %d, %r, %s)"
-        % (
-            ", ".join(columns),
-            first,
-            run_id,
-            created_at,
-            ", ".join(values),
-        )
+    return "INSERT INTO jobs (id, run_id, created_at, %s) VALUES (%d + ?, %d, %r%s)" % (
+        ", ".join(columns),
+        first,
+        run_id,
+        created_at,
+        ", ?" * len(columns),
     )
 
 
@@ -118,7 +105,7 @@ def job_rows(jobs, now: float, states: dict | None = None) -> JobRows:
             job.task_revision,
             texts.text(job.site),
             job.max_attempts,
-            job.order,  # None: the index's key (see _EXPRESSIONS)
+            job.order or index_key(job.index),
             inline,
         )
         state = _state(job, states)
