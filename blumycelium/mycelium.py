@@ -301,13 +301,14 @@ def _job_documents(graph) -> list:
 
     sites: dict = {}  # the jobs of a loop share one call site record
     documents = []
+    append = documents.append
     for job in graph.jobs:
         key = (job.site_id, job.via)
         site = sites.get(key)
         if site is None:
             site = sites[key] = job.site_record()
         spec = job.spec
-        documents.append(
+        append(
             JobDocument(
                 job.index,
                 job.elf_uid,

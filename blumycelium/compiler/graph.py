@@ -36,6 +36,7 @@ from .deferred import (
 from .diagnostics import Diagnostic, SourceSpan, site
 
 SYSTEM_ELF = "__blumycelium__"
+_NONE: frozenset = frozenset()
 
 
 class JobNode:
@@ -59,7 +60,9 @@ class JobNode:
         # the flow call it belongs to (not the builder, which holds the job:
         # a graph without cycles is freed as soon as its run is written)
         self.call = builder.call if builder is not None else None
-        self.via: tuple = tuple(builder.inlining) if builder is not None else ()
+        self.via: tuple = (
+            tuple(builder.inlining) if builder and builder.inlining else ()
+        )
         self.guard = None
         self.frame = frame  # the loop over a task result it belongs to, if any
         self.index = index
@@ -67,8 +70,9 @@ class JobNode:
         self.spec = spec
         self.site_id = site_id
         self.arguments: dict = {}
-        self.deferred_arguments: set = set()
-        self.dependencies: set = set()
+        # grown by rebinding (|=): most jobs keep the shared empty set
+        self.deferred_arguments: frozenset = _NONE
+        self.dependencies: frozenset = _NONE
 
     @property
     def site(self) -> SourceSpan:
@@ -261,7 +265,7 @@ class GraphBuilder:
                 ]
             ) from None
         if encoder.placeholders:
-            job.deferred_arguments.add(name)
+            job.deferred_arguments |= {name}
             job.dependencies |= encoder.refs
         else:
             self._check_argument(job, name, value)
