@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 from libcst._nodes.internal import CodegenState  # TODO: public once libcst exports it
 
@@ -80,3 +82,51 @@ class _LineRecorder(CodegenState):
         self.counted = len(self.tokens)
         # a compound statement writes its comments and blank lines first
         self.lines[id(node)] = self.line + len(getattr(node, "leading_lines", ()))
+
+
+def strip_parameters(params: cst.Parameters) -> cst.Parameters:
+    """A def's parameters without annotations and defaults: the rewritten
+    function is given the original's defaults (see materialize)."""
+
+    def strip(param):
+        if not isinstance(param, cst.Param):
+            return param
+        return param.with_changes(
+            annotation=None, default=None, equal=cst.MaybeSentinel.DEFAULT
+        )
+
+    return params.with_changes(
+        params=[strip(p) for p in params.params],
+        posonly_params=[strip(p) for p in params.posonly_params],
+        kwonly_params=[strip(p) for p in params.kwonly_params],
+        star_arg=strip(params.star_arg),
+        star_kwarg=strip(params.star_kwarg) if params.star_kwarg else None,
+    )
+
+
+# -- f-strings -----------------------------------------------------------------
+
+
+def unescape_fstring_text(text: str, owner: cst.FormattedString) -> str:
+    """The value of literal f-string text, with its escapes and doubled braces.
+
+    A sentinel closes the text, so text ending in the quote character of a
+    triple-quoted f-string still reads as one literal.
+    """
+    prefix = owner.prefix.lower().replace("f", "")
+    quote = owner.quote
+    literal = text.replace("{{", "{").replace("}}", "}")
+    return ast.literal_eval(prefix + quote + literal + "|" + quote)[:-1]
+
+
+def self_documenting_text(part: cst.FormattedStringExpression) -> str:
+    """The text Python shows for ``{expr=}``: the field as written, up to ``=``."""
+    field = part.with_changes(conversion=None, format_spec=None)
+    return cst.Module([]).code_for_node(field)[1:-1]
+
+
+def concatenated_parts(node) -> list:
+    """The strings of an implicit concatenation, left to right."""
+    if isinstance(node, cst.ConcatenatedString):
+        return concatenated_parts(node.left) + concatenated_parts(node.right)
+    return [node]

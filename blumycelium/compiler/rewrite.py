@@ -25,13 +25,24 @@ can carry the original line numbers (see ``materialize.py``).
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 
 import libcst as cst
 
 from . import branches, loops
-from .cstbuild import OPS, atom, code_with_lines, keep_parens, literal, op, thunk
+from .cstbuild import (
+    OPS,
+    atom,
+    code_with_lines,
+    concatenated_parts,
+    keep_parens,
+    literal,
+    op,
+    self_documenting_text,
+    strip_parameters,
+    thunk,
+    unescape_fstring_text,
+)
 from .diagnostics import register_sites, site_block
 from .mutation import MutationGuards, for_names, if_names
 from .source import ParsedFlow
@@ -241,7 +252,7 @@ class FlowTransformer(MutationGuards, cst.CSTTransformer):
             return updated_node.with_changes(
                 decorators=[],
                 returns=None,
-                params=_strip_parameters(updated_node.params),
+                params=strip_parameters(updated_node.params),
             )
         marker = cst.Decorator(cst.Attribute(cst.Name(OPS), cst.Name("local_function")))
         return updated_node.with_changes(decorators=[marker, *updated_node.decorators])
@@ -402,11 +413,11 @@ class FlowTransformer(MutationGuards, cst.CSTTransformer):
         converted = []
         for part, original in zip(parts, originals):
             if isinstance(part, cst.FormattedStringText):
-                converted.append(literal(_unescape(part.value, owner)))
+                converted.append(literal(unescape_fstring_text(part.value, owner)))
                 continue
             conversion = part.conversion
             if part.equal is not None:
-                converted.append(literal(_self_documenting_text(original)))
+                converted.append(literal(self_documenting_text(original)))
                 if conversion is None and part.format_spec is None:
                     conversion = "r"
             spec = cst.Name("None")
@@ -433,12 +444,12 @@ class FlowTransformer(MutationGuards, cst.CSTTransformer):
         """Implicit concatenation holding f-strings becomes one f-string call."""
         if id(original_node) in self.concatenated:
             return updated_node
-        parts = _concatenated_parts(updated_node)
+        parts = concatenated_parts(updated_node)
         if not any(isinstance(part, cst.FormattedString) for part in parts):
             return updated_node
         site = self.site(original_node)
         converted = []
-        for part, original in zip(parts, _concatenated_parts(original_node)):
+        for part, original in zip(parts, concatenated_parts(original_node)):
             if isinstance(part, cst.SimpleString):
                 converted.append(literal(part.evaluated_value))
             else:
@@ -777,45 +788,3 @@ def _statement_anchor(node: cst.CSTNode) -> cst.CSTNode:
     if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
         return node.name
     return node
-
-
-def _strip_parameters(params: cst.Parameters) -> cst.Parameters:
-    def strip(param):
-        if not isinstance(param, cst.Param):
-            return param
-        return param.with_changes(
-            annotation=None, default=None, equal=cst.MaybeSentinel.DEFAULT
-        )
-
-    return params.with_changes(
-        params=[strip(p) for p in params.params],
-        posonly_params=[strip(p) for p in params.posonly_params],
-        kwonly_params=[strip(p) for p in params.kwonly_params],
-        star_arg=strip(params.star_arg),
-        star_kwarg=strip(params.star_kwarg) if params.star_kwarg else None,
-    )
-
-
-def _unescape(text: str, owner: cst.FormattedString) -> str:
-    """The value of literal f-string text, with its escapes and doubled braces.
-
-    A sentinel closes the text, so text ending in the quote character of a
-    triple-quoted f-string still reads as one literal.
-    """
-    prefix = owner.prefix.lower().replace("f", "")
-    quote = owner.quote
-    literal = text.replace("{{", "{").replace("}}", "}")
-    return ast.literal_eval(prefix + quote + literal + "|" + quote)[:-1]
-
-
-def _self_documenting_text(part: cst.FormattedStringExpression) -> str:
-    """The text Python shows for ``{expr=}``: the field as written, up to ``=``."""
-    field = part.with_changes(conversion=None, format_spec=None)
-    return cst.Module([]).code_for_node(field)[1:-1]
-
-
-def _concatenated_parts(node) -> list:
-    """The strings of an implicit concatenation, left to right."""
-    if isinstance(node, cst.ConcatenatedString):
-        return _concatenated_parts(node.left) + _concatenated_parts(node.right)
-    return [node]
