@@ -140,7 +140,9 @@ def _number(value: float) -> str:
     return "%.3f" % value
 
 
-def render(rows: list[Row], heading: str) -> str:
+def render(rows: list[Row], heading: str, judged: bool = True) -> str:
+    """The table; without ``judged`` (a quick run, whose small sizes say
+    nothing of the targets) no row is called met or missed."""
     header = ("workload", "unit", "blumycelium", "reference", "reference value")
     table = [
         header + ("ratio", "target", ""),
@@ -153,7 +155,7 @@ def render(rows: list[Row], heading: str) -> str:
                 getattr(row.reference, "reason", None) or row.reference.text(),
                 "" if row.ratio() is None else "%.2f" % row.ratio(),
                 row.target,
-                row.verdict(),
+                row.verdict() if judged else "",
             )
             for row in rows
         ),

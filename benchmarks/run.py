@@ -242,5 +242,5 @@ def main(argv=None) -> int:
         ", quick" if options.quick else "",
         time.monotonic() - started,
     )
-    print(render(rows, heading), end="")
+    print(render(rows, heading, judged=not options.quick), end="")
     return 0

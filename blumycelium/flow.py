@@ -20,7 +20,7 @@ import json
 
 from .compiler import compile_flow
 from .errors import CompileError, RunKeyConflictError
-from .mycelium import collector_paused, flow_arguments, is_preview, stored_arguments
+from .mycelium import collector_relaxed, flow_arguments, is_preview, stored_arguments
 
 _EAGER: contextvars.ContextVar = contextvars.ContextVar(
     "blumycelium_eager", default=False
@@ -77,7 +77,7 @@ class Flow:
                     " found %r" % (self.name, run_key)
                 )
         arguments = stored_arguments(flow_arguments(self.function, args, kwargs))
-        with collector_paused():
+        with collector_relaxed():
             graph = self.graph(*args, **kwargs)
             run = self.mycelium.submit(self, graph, arguments, run_key)
             del graph  # freed now, before the collector would walk it

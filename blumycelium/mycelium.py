@@ -19,6 +19,7 @@ import gc
 import inspect
 import logging
 import reprlib
+import threading
 
 from .errors import CompileError, NotStorableError, StoreError
 from .urls import check_sqlite_directory, redact_url, resolve_url
@@ -103,7 +104,7 @@ class Mycelium:
         for elf in graph.elves().values():
             self.register_elf(elf, store_source=True)
         compiled = flow.compiled
-        with collector_paused():
+        with collector_relaxed():
             document = RunDocument(
                 flow.name,
                 compiled.revision,
@@ -281,19 +282,35 @@ class ArangoMycelium(Mycelium):
         return self
 
 
+# Young objects a cycle collection waits for while runs are being built.
+RELAXED_THRESHOLD = 100_000
+_RELAXED = {"calls": 0, "saved": None}
+_RELAXED_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
-def collector_paused():
-    """Pause Python's cycle collector while a run's graph, documents and rows
-    are made: many small objects, whose number starts collections that walk
-    every object of the process, for little (the graph's few cycles are
-    collected once the collector is back)."""
-    enabled = gc.isenabled()
-    gc.disable()
+def collector_relaxed():
+    """Collect cycles less often while a run's graph, documents and rows are
+    made: they are many small objects that live until the run is written,
+    and a collection every 700 of them walks them again and again. Garbage
+    of the flow's own code (cycles included) is still collected, every
+    RELAXED_THRESHOLD objects; the last call to finish, of all threads,
+    gives the collector its thresholds back."""
+    with _RELAXED_LOCK:
+        if _RELAXED["calls"] == 0:
+            first, *others = gc.get_threshold()
+            if 0 < first < RELAXED_THRESHOLD:
+                _RELAXED["saved"] = (first, *others)
+                gc.set_threshold(RELAXED_THRESHOLD, *others)
+        _RELAXED["calls"] += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _RELAXED_LOCK:
+            _RELAXED["calls"] -= 1
+            if _RELAXED["calls"] == 0 and _RELAXED["saved"] is not None:
+                gc.set_threshold(*_RELAXED["saved"])
+                _RELAXED["saved"] = None
 
 
 def _job_documents(graph) -> list:

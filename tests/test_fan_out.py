@@ -438,3 +438,28 @@ def test_another_name_for_a_list_a_fan_out_grows_is_refused(load_flows):
     assert "build 'box' from it after the loop" in str(caught.value)
     compiled, eager = run_both(module, module.after_the_loop, "a b")
     assert compiled == eager == {"list": ["a", "b"]}
+
+
+FAILED_BEFORE_EXPANSION = """
+@myc.flow
+def f(text):
+    bad = calc.task_total(["not a number"])["total"]  # fails on the worker
+    out = [calc.task_add(bad, n)["sum"] for n in words.task_split(text)["words"]]
+    return calc.task_total(out)["total"]
+"""
+
+
+def test_a_loop_over_a_result_under_a_failed_job_fails_the_run(load_flows):
+    module = load_flows(FAILED_BEFORE_EXPANSION)
+    run = module.f("a b c")
+    module.calc.start_jobs(raise_exceptions=False)  # the failure comes first
+    module.words.start_jobs()  # then the split, and the expansion
+    module.calc.start_jobs(raise_exceptions=False)
+    assert run.wait(timeout=10) == "failed"
+    statuses = sorted(job.status for job in run.jobs())
+    assert statuses.count("failed") == 1
+    assert "pending" not in statuses and "ready" not in statuses
+    last = max(
+        run.jobs(), key=lambda job: job.index if job.task == "task_total" else -1
+    )
+    assert last.status == "upstream_failed"

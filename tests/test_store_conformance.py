@@ -399,6 +399,38 @@ def test_an_expansion_adds_copies_and_wires_the_gather_job_at_once(backend):
     ]
 
 
+def test_an_expansion_under_a_failed_job_fails_what_follows_its_gather(backend):
+    run_id = backend.submit_run(
+        run_of(
+            job(0),
+            job(1, elf="__blumycelium__", task="expand", deps=[0]),
+            job(2, elf="__blumycelium__", task="gather", deps=[1]),
+            job(3, deps=[2]),
+            job(4, elf="failer"),
+        )
+    )
+    bad = backend.claim_job("failer", "w")
+    assert backend.fail_job(bad.id, bad.attempt, failure())
+    expand = _claim_expand(backend, run_id)
+    base = backend.reserve_indices(run_id, 2)
+    copies = [job(base, deps=[4]), job(base + 1, deps=[4])]
+    assert backend.expand_job(
+        expand.id, expand.attempt, copies, 2, [], [base, base + 1]
+    )
+    statuses = {j.index: j.status for j in backend.list_jobs(run_id=run_id)}
+    assert statuses == {
+        0: "done",
+        1: "done",
+        2: "upstream_failed",
+        3: "upstream_failed",
+        4: "failed",
+        base: "upstream_failed",
+        base + 1: "upstream_failed",
+    }
+    run = backend.get_run(run_id)
+    assert (run.status, run.jobs_total, run.jobs_unfinished) == ("failed", 7, 0)
+
+
 def test_a_stale_expansion_writes_nothing(backend):
     run_id = _fan_out_run(backend)
     expand = _claim_expand(backend, run_id)

@@ -114,8 +114,9 @@ class ArangoExpansion:
         return dict(statement(trx, aql.STATUSES, keys=keys)[0])
 
     def _wire_gather(self, trx, run, gather, known, new, broken, now) -> int:
-        """Give the gather job its parameters and dependencies; 1 when one of
-        them failed, so that it is upstream_failed (and 0 otherwise)."""
+        """Give the gather job its parameters and dependencies. When one of
+        them failed, it is upstream_failed, and so is what waits for it: how
+        many jobs that finished (0 when none failed)."""
         key = job_key(run, gather.index)
         statement(trx, aql.REMOVE_PARAMETERS, job=key)
         statement(trx, aql.REMOVE_PARAMETER_EDGES, job="Jobs/" + key)
@@ -143,7 +144,9 @@ class ArangoExpansion:
             broken=is_broken,
             now=now,
         )
-        return int(is_broken)
+        if not is_broken:
+            return 0
+        return 1 + statement(trx, aql.FAIL_DOWNSTREAM, job="Jobs/" + key, now=now)[0]
 
 
 @dataclass

@@ -202,10 +202,12 @@ class SQLiteBackend(
 
         Job ids are never used twice, even once their runs are purged: the
         last one given is kept in ``meta`` (per write, where AUTOINCREMENT
-        would keep it per row, at a sixth of the insert's time)."""
+        would keep it per row, at a sixth of the insert's time); a file
+        whose jobs table had AUTOINCREMENT keeps its mark in sqlite_sequence."""
         row = connection.execute(
             "SELECT max(coalesce((SELECT max(id) FROM jobs), 0), coalesce((SELECT"
-            " CAST(value AS INTEGER) FROM meta WHERE key = 'last_job_id'), 0))"
+            " CAST(value AS INTEGER) FROM meta WHERE key = 'last_job_id'), 0),"
+            " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'jobs'), 0))"
         ).fetchone()
         first = row[0] + 1
         connection.execute(
@@ -408,15 +410,22 @@ class SQLiteBackend(
     def _fail_downstream(
         self, connection, identifier: int, run_id: int, now: float
     ) -> None:
-        downstream = connection.execute(
-            "UPDATE jobs SET status = 'upstream_failed', finished_at = ?"
-            " WHERE status IN ('pending', 'ready') AND id IN (WITH RECURSIVE"
-            " downstream(id) AS (SELECT to_job FROM job_edges WHERE from_job"
-            " = ? UNION SELECT e.to_job FROM job_edges e JOIN downstream d"
-            " ON e.from_job = d.id) SELECT id FROM downstream) RETURNING id",
-            (now, identifier),
-        ).fetchall()
-        self._count_down(connection, run_id, 1 + len(downstream), 1, now)
+        downstream = self._mark_downstream(connection, identifier, now)
+        self._count_down(connection, run_id, 1 + downstream, 1, now)
+
+    def _mark_downstream(self, connection, identifier: int, now: float) -> int:
+        """Make every job that has not started below ``identifier``
+        upstream_failed; how many there were."""
+        return len(
+            connection.execute(
+                "UPDATE jobs SET status = 'upstream_failed', finished_at = ?"
+                " WHERE status IN ('pending', 'ready') AND id IN (WITH RECURSIVE"
+                " downstream(id) AS (SELECT to_job FROM job_edges WHERE from_job"
+                " = ? UNION SELECT e.to_job FROM job_edges e JOIN downstream d"
+                " ON e.from_job = d.id) SELECT id FROM downstream) RETURNING id",
+                (now, identifier),
+            ).fetchall()
+        )
 
     def _link_failure(
         self,

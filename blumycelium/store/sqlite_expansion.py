@@ -133,8 +133,9 @@ class ExpansionMixin:
         broken,
         now,
     ) -> int:
-        """Give the gather job its parameters and dependencies; 1 when one of
-        them failed, so that it is upstream_failed (and 0 otherwise)."""
+        """Give the gather job its parameters and dependencies. When one of
+        them failed, it is upstream_failed, and so is what waits for it: how
+        many jobs that finished (0 when none failed)."""
         gather = connection.execute(
             "SELECT id FROM jobs WHERE run_id = ? AND idx = ?", (run_id, gather_index)
         ).fetchone()[0]
@@ -174,4 +175,4 @@ class ExpansionMixin:
             "UPDATE jobs SET status = 'upstream_failed', finished_at = ? WHERE id = ?",
             (now, gather),
         )
-        return 1
+        return 1 + self._mark_downstream(connection, gather, now)
