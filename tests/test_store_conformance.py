@@ -342,16 +342,18 @@ def test_another_applications_database_is_refused_and_left_as_it_was(tmp_path):
     connection.close()
 
 
-def _fan_out_run(backend):
-    """Job 0 makes the iterable; 1 expands over it; 2 gathers; 3 uses both."""
-    return backend.submit_run(
-        run_of(
-            job(0),
-            job(1, elf="__blumycelium__", task="expand", deps=[0]),
-            job(2, elf="__blumycelium__", task="gather", deps=[1]),
-            job(3, deps=[2]),
-        )
-    )
+def _loop_jobs() -> list:
+    """Job 0 makes the iterable; 1 expands over it; 2 gathers."""
+    return [
+        job(0),
+        job(1, elf="__blumycelium__", task="expand", deps=[0]),
+        job(2, elf="__blumycelium__", task="gather", deps=[1]),
+    ]
+
+
+def _fan_out_run(backend, *others):
+    """A loop (see _loop_jobs), job 3 after its gather, and ``others``."""
+    return backend.submit_run(run_of(*_loop_jobs(), job(3, deps=[2]), *others))
 
 
 def _claim_expand(backend, run_id):
@@ -400,15 +402,7 @@ def test_an_expansion_adds_copies_and_wires_the_gather_job_at_once(backend):
 
 
 def test_an_expansion_under_a_failed_job_fails_what_follows_its_gather(backend):
-    run_id = backend.submit_run(
-        run_of(
-            job(0),
-            job(1, elf="__blumycelium__", task="expand", deps=[0]),
-            job(2, elf="__blumycelium__", task="gather", deps=[1]),
-            job(3, deps=[2]),
-            job(4, elf="failer"),
-        )
-    )
+    run_id = _fan_out_run(backend, job(4, elf="failer"))
     bad = backend.claim_job("failer", "w")
     assert backend.fail_job(bad.id, bad.attempt, failure())
     expand = _claim_expand(backend, run_id)
@@ -478,14 +472,7 @@ def test_a_copy_waiting_for_a_failed_job_is_upstream_failed_at_once(backend):
 def test_copies_are_claimed_in_program_order_before_later_jobs(backend):
     from blumycelium.store.base import order_key
 
-    run_id = backend.submit_run(
-        run_of(
-            job(0),
-            job(1, elf="__blumycelium__", task="expand", deps=[0]),
-            job(2, elf="__blumycelium__", task="gather", deps=[1]),
-            job(3),
-        )
-    )
+    run_id = backend.submit_run(run_of(*_loop_jobs(), job(3)))
     expand = _claim_expand(backend, run_id)
     assert expand.order == order_key(1)
     base = backend.reserve_indices(run_id, 2)
