@@ -119,12 +119,13 @@ def _is_terminal(stream) -> bool:
 
 
 def _jsonable(value):
+    """``value`` as JSON can hold it: a dict with other keys than strings
+    (which JSON would turn into strings, two keys 1 and "1" into one) is the
+    list of its [key, value] pairs."""
     if type(value) is dict:
-        return {_json_key(key): _jsonable(item) for key, item in value.items()}
+        if all(type(key) is str for key in value):
+            return {key: _jsonable(item) for key, item in value.items()}
+        return [[_jsonable(key), _jsonable(item)] for key, item in value.items()]
     if type(value) in (list, tuple):
         return [_jsonable(item) for item in value]
     return value
-
-
-def _json_key(key):
-    return key if isinstance(key, (str, int, float, bool, type(None))) else repr(key)

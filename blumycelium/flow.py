@@ -89,21 +89,36 @@ class Flow:
         """A run key returns its run only to the same flow with the same
         arguments: anything else is a mistake to report, not a run to share."""
         record = run.record()
-        if record.flow == self.name and _same(record.arguments, arguments):
+        stored_file = self._file_of(record)
+        if (
+            record.flow == self.name
+            and stored_file in (None, self.compiled.source.file)
+            and _same(record.arguments, arguments)
+        ):
             return
         raise RunKeyConflictError(
-            "run_key %r already names run %s, of flow %s with arguments %s; this"
-            " call is flow %s with arguments %s. Nothing was submitted: use"
-            " another key for another submission"
+            "run_key %r already names run %s, of flow %s (%s) with arguments %s;"
+            " this call is flow %s (%s) with arguments %s. Nothing was submitted:"
+            " use another key for another submission"
             % (
                 run_key,
                 record.id,
                 record.flow,
+                stored_file or "file unknown",
                 _shown_arguments(record.arguments),
                 self.name,
+                self.compiled.source.file,
                 _shown_arguments(arguments),
             )
         )
+
+    def _file_of(self, record) -> str | None:
+        """The file of the flow that made a run (None when not recorded): two
+        flows of one name in two modules are two flows."""
+        if record.flow_revision == self.compiled.revision:
+            return self.compiled.source.file
+        stored = self.mycelium.store.get_flow_revision(record.flow_revision)
+        return None if stored is None else stored["file"]
 
     @property
     def _takes_run_key(self) -> bool:

@@ -291,6 +291,18 @@ def _failing_line(traceback_text: str, task: str) -> str | None:
     return found
 
 
+SHOWN_JOBS = 20  # jobs a failure group names in text (--json lists them all)
+
+
+def _some_jobs(jobs: list[dict]) -> str:
+    shown = ", ".join(
+        "%s (attempt %s)" % (j["job"], j["attempt"]) for j in jobs[:SHOWN_JOBS]
+    )
+    if len(jobs) > SHOWN_JOBS:
+        shown += " and %d more (--json lists them all)" % (len(jobs) - SHOWN_JOBS)
+    return shown
+
+
 def show_failures(console, groups: list[dict]) -> None:
     if not groups:
         console.line("no failures")
@@ -308,13 +320,7 @@ def show_failures(console, groups: list[dict]) -> None:
         )
         console.fields(
             [
-                (
-                    "jobs",
-                    ", ".join(
-                        "%s (attempt %s)" % (j["job"], j["attempt"])
-                        for j in group["jobs"]
-                    ),
-                ),
+                ("jobs", _some_jobs(group["jobs"])),
                 ("created by", group["call_site"]),
                 ("flow line", group["flow_line"]),
             ]

@@ -293,7 +293,7 @@ def test_json_output_holds_every_stored_value():
     stream = io.StringIO()
     Console(stream).json({"params": {(1, "x"): 1, "s": "\ud800", "t": (1, 2)}})
     assert json.loads(stream.getvalue()) == {
-        "params": {"(1, 'x')": 1, "s": "\ud800", "t": [1, 2]}
+        "params": [[[1, "x"], 1], ["s", "\ud800"], ["t", [1, 2]]]
     }
 
 
@@ -313,3 +313,37 @@ def test_job_shows_its_result_as_the_task_returned_it(tmp_path):
     store.complete_job(claimed.id, claimed.attempt, encode(returned))
     assert job_detail_data(store, claimed.id)["result"] == returned
     store.close()
+
+
+def test_job_json_keeps_keys_json_would_merge(tmp_path):
+    from blumycelium.store import open_store
+    from blumycelium.store.base import JobDocument, RunDocument
+    from blumycelium.values import encode
+
+    url = "sqlite:///" + str(tmp_path / "store.db")
+    store = open_store(url)
+    store.init()
+    site = {"file": "flows.py", "line": 3, "column": 5, "flow": "f"}
+    jobs = [JobDocument(0, "worker", "task_run", "rev", site, {}, [])]
+    store.submit_run(RunDocument("f", "rev", "flows.py", 1, "", {}, None, [], jobs))
+    claimed = store.claim_job("worker", "w")
+    returned = {"a": {1: "int one", "1": "str one", (1,): "tuple", "(1,)": "text"}}
+    store.complete_job(claimed.id, claimed.attempt, encode(returned))
+    store.close()
+    shown = _run(dict(os.environ, BLUMYCELIUM_URL=url), "job", claimed.id, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["result"] == {
+        "a": [[1, "int one"], ["1", "str one"], [[1], "tuple"], ["(1,)", "text"]]
+    }
+
+
+def test_a_large_failure_group_names_its_first_jobs_in_text():
+    from blumycelium.views import SHOWN_JOBS, _some_jobs
+
+    jobs = [{"job": str(n), "attempt": 1} for n in range(SHOWN_JOBS + 5)]
+    text = _some_jobs(jobs)
+    assert text.startswith("0 (attempt 1), 1 (attempt 1)")
+    assert "%d (attempt 1)" % (SHOWN_JOBS - 1) in text
+    assert "%d (attempt 1)" % SHOWN_JOBS not in text
+    assert text.endswith(" and 5 more (--json lists them all)")
+    assert _some_jobs(jobs[:2]) == "0 (attempt 1), 1 (attempt 1)"

@@ -289,3 +289,27 @@ def test_a_task_knows_its_job_for_idempotent_writes(myc):
     [job] = run.jobs()
     assert run.result(timeout=5) == {"job": job.id, "attempt": 1}
     assert recorder.current_job is None
+
+
+def test_a_run_key_is_not_shared_by_two_flows_of_one_name(load_flows):
+    sales = load_flows(
+        """
+        @myc.flow
+        def nightly(day):
+            return calc.task_add(day, 1000)["sum"]
+        """
+    )
+    inventory = load_flows(
+        """
+        @myc.flow
+        def nightly(day):
+            return words.task_split("inventory %d" % day)["words"]
+        """
+    )
+    first = sales.nightly(4, run_key="nightly-4")
+    assert sales.nightly(4, run_key="nightly-4").id == first.id
+    with pytest.raises(RunKeyConflictError) as caught:
+        inventory.nightly(4, run_key="nightly-4")
+    message = str(caught.value)
+    assert "of flow nightly (%s)" % sales.__file__ in message
+    assert "this call is flow nightly (%s)" % inventory.__file__ in message

@@ -432,3 +432,22 @@ def test_cycles_a_flow_s_static_code_drops_are_collected_during_the_call(
     # relaxed, not paused: the 300,000 cycles were collected as they piled up
     assert sum(collections) >= 250_000
     assert len(collections) < 300_000 // thresholds[0] // 10  # not every 700
+
+
+def test_statements_naming_many_jobs_stay_within_sqlite_s_variable_limit(store):
+    # SQLite caps a statement's variables (32,766 by default); here far lower
+    store.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 20)
+    run_id = submit(store, 100)
+    _, claimed = store.complete_and_claim([], ["worker"], "w", 30.0, 15)
+    while claimed:
+        failures = [job for job in claimed if job.index % 2]
+        for job in failures:
+            store.fail_job(job.id, job.attempt, FailureDocument("E", "m", "t", None))
+        done = [
+            Completion(j.id, j.attempt, j.index) for j in claimed if j.index % 2 == 0
+        ]
+        _, claimed = store.complete_and_claim(done, ["worker"], "w", 30.0, 15)
+    results = store.fetch_results(run_id, range(100))
+    assert results == {n: n for n in range(0, 100, 2)}
+    assert store.retry_jobs(run_id) == 50
+    assert statuses(store, run_id)[1] == ("ready", 1)

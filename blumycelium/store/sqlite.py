@@ -41,7 +41,7 @@ from .base import (
     UndecidedJob,
 )
 from .sqlite_claims import RUN_CANCELLED, ClaimsMixin, parameter_documents
-from .sqlite_connection import SQLiteConnections, int_id
+from .sqlite_connection import IN_LIST, SQLiteConnections, id_list, int_id
 from .sqlite_expansion import ExpansionMixin
 from .sqlite_recovery import RecoveryMixin
 from .sqlite_rows import (
@@ -258,12 +258,11 @@ class SQLiteBackend(
         indices = sorted(set(indices))
         if not indices:
             return {}
-        marks = ",".join("?" * len(indices))
         rows = self._read(
             "SELECT j.idx, r.value FROM jobs j LEFT JOIN results r ON r.job_id ="
             " j.id WHERE j.run_id = ? AND j.idx IN (%s) AND (r.job_id IS NOT NULL"
-            " OR j.status = 'skipped')" % marks,
-            (int_id(run_id, "run"), *indices),
+            " OR j.status = 'skipped')" % IN_LIST,
+            (int_id(run_id, "run"), id_list(indices)),
         )
         return {
             index: SKIPPED if value is None else loads(value) for index, value in rows

@@ -20,6 +20,7 @@ in it is changed.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -29,6 +30,17 @@ from contextlib import contextmanager
 from ..errors import NotFoundError, StoreError, StoreUnavailableError
 
 SCHEMA_VERSION = 6
+
+# A list of ids as one bound value (see id_list): SQLite caps the variables
+# of a statement (32,766 by default), and fan-outs and re-runs name more jobs.
+IN_LIST = "SELECT value FROM json_each(?)"
+
+
+def id_list(values) -> str:
+    """The bound value IN_LIST reads: the integers of ``values`` as JSON."""
+    return json.dumps([int(value) for value in values])
+
+
 BUSY_TIMEOUT_SECONDS = 60.0
 
 _SCHEMA = """

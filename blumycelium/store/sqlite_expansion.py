@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 
 from ..values import dumps
+from .sqlite_connection import IN_LIST, id_list
 from .sqlite_rows import JsonTexts, job_rows, stored_parameters
 
 _FINISHED = ("done", "skipped")
@@ -89,10 +90,10 @@ class ExpansionMixin:
         wanted -= new
         if not wanted:
             return {}
-        marks = ",".join("?" * len(wanted))
         rows = connection.execute(
-            "SELECT idx, id, status FROM jobs WHERE run_id = ? AND idx IN (%s)" % marks,
-            (run_id, *sorted(wanted)),
+            "SELECT idx, id, status FROM jobs WHERE run_id = ? AND idx IN (%s)"
+            % IN_LIST,
+            (run_id, id_list(sorted(wanted))),
         ).fetchall()
         return {index: (job, status) for index, job, status in rows}
 

@@ -26,6 +26,7 @@ import time
 
 from ..errors import NotFoundError, StoreError
 from .base import FailureDocument, WorkerDocument, WorkerRecord
+from .sqlite_connection import IN_LIST, id_list
 
 LOST_ATTEMPTS_ALLOWED = 2
 
@@ -158,12 +159,11 @@ class RecoveryMixin:
             failed = self._failed_to_retry(connection, identifier, job_id)
             if not failed:
                 return 0
-            marks = ",".join("?" * len(failed))
             connection.execute(
                 "UPDATE jobs SET status = 'ready', attempt_base = attempts,"
                 " finished_at = NULL, worker = NULL, not_before = NULL WHERE id IN"
-                " (%s)" % marks,
-                failed,
+                " (%s)" % IN_LIST,
+                (id_list(failed),),
             )
             # downstream jobs wait again, unless another failure, not retried
             # now, still stands in their way
@@ -174,17 +174,12 @@ class RecoveryMixin:
                     (identifier,),
                 )
             ]
-            blocked = (
-                "SELECT -1"
-                if not others
-                else _DOWNSTREAM % ",".join(str(int(other)) for other in others)
-            )
             held = connection.execute(
                 "UPDATE jobs SET status = 'pending', finished_at = NULL, decided ="
                 " (guard IS NULL AND skipped_dependencies = 0) WHERE status ="
                 " 'upstream_failed' AND id IN (%s) AND id NOT IN (%s) RETURNING id"
-                % (_DOWNSTREAM % marks, blocked),
-                failed,
+                % (_DOWNSTREAM % IN_LIST, _DOWNSTREAM % IN_LIST),
+                (id_list(failed), id_list(others)),
             ).fetchall()
             self._recount_dependencies(connection, [row[0] for row in held])
             connection.execute(
