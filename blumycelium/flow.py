@@ -13,18 +13,14 @@ a submitted run must match. (``flow.__wrapped__`` is the original function.)
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import inspect
 import json
 
 from .compiler import compile_flow
+from .eager import EAGER
 from .errors import CompileError, RunKeyConflictError
 from .mycelium import collector_relaxed, flow_arguments, is_preview, stored_arguments
-
-_EAGER: contextvars.ContextVar = contextvars.ContextVar(
-    "blumycelium_eager", default=False
-)
 
 
 class Flow:
@@ -53,11 +49,11 @@ class Flow:
         """Run the flow as plain Python, now, in this process: task calls are
         method calls, and the flows it calls run eagerly too. This is what a
         flow means; a submitted run must compute the same."""
-        token = _EAGER.set(True)
+        token = EAGER.set(True)
         try:
             return self.function(*args, **kwargs)
         finally:
-            _EAGER.reset(token)
+            EAGER.reset(token)
 
     def __call__(self, *args, **kwargs):
         """Build the graph for these arguments and submit it as a run.
@@ -66,7 +62,7 @@ class Flow:
         the submission idempotent: a second call with the same key returns
         the run the first one created.
         """
-        if _EAGER.get():
+        if EAGER.get():
             return self.function(*args, **kwargs)
         run_key = None
         if "run_key" in kwargs and not self._takes_run_key:

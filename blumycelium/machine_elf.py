@@ -32,6 +32,7 @@ import logging
 
 from .compiler.deferred import FlowError, current_builder, span_from_stack
 from .compiler.diagnostics import Diagnostic
+from .eager import EAGER, eager_call
 from .errors import ElfDefinitionError, StoreError
 from .tasks import find_task_specs
 
@@ -160,6 +161,8 @@ def _guard_task(function):
     def task(self, *args, **kwargs):
         if current_builder() is not None:
             raise _direct_call_error(self, function)
+        if EAGER.get():
+            return eager_call(function, self, args, kwargs)
         return function(self, *args, **kwargs)
 
     task.__blumycelium_task__ = True

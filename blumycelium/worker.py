@@ -683,6 +683,7 @@ class _BatchHeartbeat(Heartbeat):
         super().__init__(worker.store, worker.worker_id, worker.lease, registered)
         self.worker = worker
         self.woken = threading.Event()  # results are waiting, or stop
+        self.suspects: dict[str, int] = {}  # held jobs whose renewal failed
 
     def run(self) -> None:
         due = time.monotonic() + self.lease / 3
@@ -703,12 +704,17 @@ class _BatchHeartbeat(Heartbeat):
 
     def beat(self) -> None:
         held = self.worker._leases.copy()  # one step: the worker changes it
+        suspects, self.suspects = self.suspects, {}
         for job_id, attempt in held.items():
             renewed = self.store.renew_lease(
                 job_id, attempt, self.worker_id, self.lease
             )
-            # a job the worker finished while this beat ran is not held anymore
-            if not renewed and self.worker._leases.get(job_id) == attempt:
+            if renewed or self.worker._leases.get(job_id) != attempt:
+                continue
+            # the main thread may have stored the job's outcome and not yet
+            # let go of it: a lease is lost when the next beat finds it so too
+            self.suspects[job_id] = attempt
+            if suspects.get(job_id) == attempt:
                 logger.warning(
                     "job %s attempt %d: the lease was lost; its outcome"
                     " will not be stored",

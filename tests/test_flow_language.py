@@ -630,3 +630,29 @@ def test_functions_of_a_flow_keep_the_names_written_in_it(load_flows):
     """)
     with pytest.raises(CompileError, match=r"function 'f\.<locals>\.<lambda>'"):
         module.f.graph("a bc")
+
+
+GROWING_FLOW = """
+class Echo(MachineElf):
+    def task_echo(self, value) -> ("value",):
+        return {"value": value}
+
+echo = Echo("echo", myc)
+
+@myc.flow
+def grow(n):
+    acc, seen = [], []
+    for i in range(n):
+        acc.append(i)
+        seen.append(echo.task_echo(acc)["value"])
+    return seen, echo.task_echo((1, [2]))["value"]
+"""
+
+
+def test_eager_task_calls_take_their_arguments_as_a_run_does(load_flows):
+    module = load_flows(GROWING_FLOW)
+    run = module.grow(3)
+    module.echo.start_jobs()
+    # a run stores each argument as it is at the call, and eager does too
+    expected = ([[0], [0, 1], [0, 1, 2]], (1, [2]))
+    assert run.result(timeout=10) == module.grow.eager(3) == expected

@@ -451,3 +451,27 @@ def test_statements_naming_many_jobs_stay_within_sqlite_s_variable_limit(store):
     assert results == {n: n for n in range(0, 100, 2)}
     assert store.retry_jobs(run_id) == 50
     assert statuses(store, run_id)[1] == ("ready", 1)
+
+
+def test_a_lost_lease_is_reported_only_when_two_beats_find_it_lost(batching, caplog):
+    batching.steps(2)
+    worker = batching.stepper.worker(lease=60.0)
+    store = batching.mycelium.store
+    _, (stored, lost) = store.complete_and_claim(
+        [], ["stepper"], worker.worker_id, 60.0, 2
+    )
+    worker._leases.update({stored.id: stored.attempt, lost.id: lost.attempt})
+    # the main thread stored this outcome and has not let go of the job yet
+    assert store.complete_job(stored.id, stored.attempt, {"n": 0})
+    store.release_job(lost.id, lost.attempt)  # the other went to no one
+    heartbeat = _BatchHeartbeat(worker, registered=False)
+    with caplog.at_level("WARNING", logger="blumycelium.worker"):
+        heartbeat.beat()
+        assert "lease was lost" not in caplog.text
+        del worker._leases[stored.id]  # let go of, as it would be by now
+        heartbeat.beat()
+    warnings = [r.getMessage() for r in caplog.records if "lease" in r.getMessage()]
+    assert warnings == [
+        "job %s attempt %d: the lease was lost; its outcome will not be stored"
+        % (lost.id, lost.attempt)
+    ]
