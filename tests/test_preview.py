@@ -520,3 +520,68 @@ def fine(text):
     assert len(errors) == 2, done.stderr
     assert "this changes 'box' in place inside a loop" in errors[0]
     assert "this changes 'seen' in place inside a loop" in errors[1]
+
+
+VALID_BUT_UNUSUAL = """
+@myc.flow
+def pair(x):
+    r = calc.task_add(x)
+    return r["sum"], r["sum"] * 2
+
+@myc.flow
+def nested(text):
+    rows = words.task_split(text)
+    out = []
+    for word in rows["words"]:
+        for letter in words.task_split(word)["words"]:
+            out.append(calc.task_add(len(letter))["sum"])
+    a, b = pair(len(out))
+    return out, a, b
+
+@myc.flow
+def late(n):
+    for i in range(n):
+        if i:
+            previous.task_add(i)
+        previous = calc
+"""
+
+
+def test_valid_flows_the_preview_once_refused_pass_it(tmp_path):
+    path = tmp_path / "fine.py"
+    path.write_text(PRELUDE + VALID_BUT_UNUSUAL)
+    finished = compile_command(path)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stderr == ""
+    # the inner loop of the fan-out is shown once: its body is built once
+    assert finished.stdout.count('for letter in words.task_split(word)["words"]') == 1
+
+
+def test_the_preview_reports_names_and_calls_submission_would_refuse(tmp_path):
+    path = tmp_path / "typos.py"
+    path.write_text(
+        PRELUDE
+        + VALID_BUT_UNUSUAL
+        + """
+@myc.flow
+def typos(n):
+    calk.task_add(n)
+    calc.tsak_add(n)
+    return pair(n, 2)
+"""
+    )
+    finished = compile_command(path)
+    assert finished.returncode == 1
+    errors = finished.stderr
+    line = PRELUDE_LINES + VALID_BUT_UNUSUAL.count("\n") + 4
+    assert (
+        "%s:%d:5: error: name 'calk' is not defined (did you mean 'calc'?)"
+        % (
+            path,
+            line,
+        )
+        in errors
+    )
+    assert "Calc has no attribute tsak_add (did you mean 'task_add'?)" in errors
+    assert "flow pair() cannot take these arguments: too many positional" in errors
+    assert "hint: call it as its def says: pair(x)" in errors

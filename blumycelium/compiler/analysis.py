@@ -328,6 +328,11 @@ class _Analyser(ValueAnalysis):
             message, hint = IN_PLACE["loop"]
             self.report(target, message % target.value, hint)
 
+    def from_flows(self, flowing: Flowing) -> bool:
+        """Whether a value comes only from calls of other flows."""
+        kinds = {node.id: node.kind for node in self.structure.nodes}
+        return all(kinds.get(node) == "flow" for node, _ in flowing.sources)
+
     def assign(self, target, flowing: Flowing, statement) -> None:
         if isinstance(target, (cst.Subscript, cst.Attribute)):
             self.check_in_place(target)
@@ -335,7 +340,8 @@ class _Analyser(ValueAnalysis):
             self.env[target.value] = flowing
             self.one_branch.pop(target.value, None)
         elif isinstance(target, (cst.Tuple, cst.List)):
-            if flowing.is_result:
+            # what another flow returns is not read here: it may be a tuple
+            if flowing.is_result and not self.from_flows(flowing):
                 self.refuse_deferred(statement, "unpacking")
             for element in target.elements:
                 self.assign(element.value, Flowing(flowing.sources), statement)
@@ -459,7 +465,9 @@ class _Analyser(ValueAnalysis):
     def loop(self, node, label: str, start, kind: str = "loop") -> None:
         before = dict(self.env)
         self.enter_region(kind, label, node)
-        for _ in range(3):
+        # a static loop's body runs again with what it assigned; a fan-out's
+        # is built once, as the template of every element
+        for _ in range(1 if kind == "fanout" else 3):
             entry = merge(before, self.env)
             self.env = dict(entry)
             start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import inspect
 
 import libcst as cst
@@ -225,6 +226,7 @@ class ValueAnalysis:
         if isinstance(func, cst.Attribute) and func.attr.value.startswith("task_"):
             return self.task_call(node)
         if isinstance(func, cst.Attribute):
+            self.check_elf_attribute(func)
             return self.method_call(node, func)
         if isinstance(func, cst.Name):
             return self.function_call(node, func.value)
@@ -291,9 +293,11 @@ class ValueAnalysis:
         """Another flow, built into this one's graph when it is called: one
         node here (its own preview shows its jobs)."""
         try:
-            parameters = list(inspect.signature(flow).parameters)
+            signature = inspect.signature(flow)
         except (TypeError, ValueError):
-            parameters = []
+            signature = None
+        parameters = list(signature.parameters) if signature else []
+        self.check_flow_arguments(node, name, signature)
         flow_node = self.add_node(node, "flow", task=name)
         guard = self.enclosing_guard()
         if guard is not None:
@@ -308,6 +312,21 @@ class ValueAnalysis:
             for source in ordered(self.materialize(value, arg.value)):
                 self.add_edge(source, flow_node, parameter)
         return Flowing(frozenset({(flow_node, None)}))
+
+    def check_flow_arguments(self, node: cst.Call, name: str, signature) -> None:
+        """Report a call of another flow its signature cannot take."""
+        if signature is None or any(arg.star for arg in node.args):
+            return
+        positional = [object() for arg in node.args if arg.keyword is None]
+        keywords = {arg.keyword.value: object() for arg in node.args if arg.keyword}
+        try:
+            signature.bind(*positional, **keywords)
+        except TypeError as error:
+            self.report(
+                node,
+                "flow %s() cannot take these arguments: %s" % (name, error),
+                "call it as its def says: %s%s" % (name, signature),
+            )
 
     def method_call(self, node: cst.Call, func: cst.Attribute) -> Flowing:
         base = self.value(func.value)
@@ -346,9 +365,39 @@ class ValueAnalysis:
                 "compute it inside a task",
             )
 
+    def check_elf_attribute(self, func: cst.Attribute) -> None:
+        """Report a method an elf does not have (a misspelt task_ prefix)."""
+        _, owner = self.resolve_elf(func.value)
+        name = func.attr.value
+        if owner is not None and not hasattr(owner, name):
+            self.report(
+                func,
+                "%s has no attribute %s%s"
+                % (owner.__name__, name, did_you_mean(name, owner.tasks())),
+            )
+
+    def check_defined(self, expression: cst.BaseExpression) -> None:
+        """Report a name the flow neither assigns nor can find (the flow would
+        raise NameError when called)."""
+        if not isinstance(expression, cst.Name):
+            return
+        name = expression.value
+        known = (self.env, self.local_elves, self.local_functions, self.namespace)
+        if any(name in names for names in known) or hasattr(builtins, name):
+            return
+        if name in bound_names(self.parsed.source.text):
+            return  # assigned somewhere in the flow, maybe later in a loop
+        candidates = [n for names in known for n in names]
+        self.report(
+            expression,
+            "name %r is not defined%s" % (name, did_you_mean(name, candidates)),
+            "define or import it before the flow is called",
+        )
+
     def task_call(self, node: cst.Call) -> Flowing:
         func = node.func
         task = func.attr.value
+        self.check_defined(func.value)
         uid, owner = self.resolve_elf(func.value)
         spec = self.task_spec(node, owner, task)
         names = self.parameter_names(node, spec)
@@ -444,3 +493,28 @@ class ValueAnalysis:
         if hasattr(owner, "__blumycelium_tasks__") and hasattr(value, "uid"):
             return value.uid, owner
         return None, None
+
+
+@functools.lru_cache(maxsize=64)
+def bound_names(text: str) -> frozenset:
+    """Every name a function's text binds: assignments, parameters, loop and
+    with targets, imports, handlers and patterns, global and nonlocal
+    declarations."""
+    names = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names.update(node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+            names.add(node.name)
+        elif isinstance(node, ast.MatchMapping):
+            names.add(node.rest)
+    names.discard(None)
+    return frozenset(names)
