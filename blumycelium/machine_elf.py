@@ -159,6 +159,8 @@ def _guard_task(function):
 
     @functools.wraps(function)
     def task(self, *args, **kwargs):
+        if not isinstance(self, MachineElf):
+            raise _class_call_error(function)
         if current_builder() is not None:
             raise _direct_call_error(self, function)
         if EAGER.get():
@@ -168,6 +170,26 @@ def _guard_task(function):
     task.__blumycelium_task__ = True
     task.__blumycelium_function__ = function
     return task
+
+
+def _class_call_error(function) -> Exception:
+    owner, _, name = function.__qualname__.rpartition(".")
+    message = (
+        "%s is called on the class %s, not on an elf of it: make one"
+        " (e.g. %s = %s(%r, mycelium)) and call %s.%s(...)"
+        % (
+            function.__qualname__,
+            owner,
+            owner.lower(),
+            owner,
+            owner.lower(),
+            owner.lower(),
+            name,
+        )
+    )
+    if current_builder() is None:
+        return TypeError(message)
+    return FlowError([Diagnostic(span_from_stack(), message)])
 
 
 def _direct_call_error(elf, function) -> FlowError:

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from .develop import develop_templates
 from .errors import BlumyceliumError, StoreError
-from .values import MARKERS, decode
+from .values import MARKERS, ExprMarker, RefMarker, decode
 
 STATUS_COLORS = {
     "pending": "#eeeeee",
@@ -164,13 +164,32 @@ def _decoded_result(stored):
 
 
 def _developed_parameters(store, job) -> dict:
+    """The job's parameters as its task gets them; while results they need
+    are not known yet, each reference and expression says what it waits for."""
     templates = {p.name: p.value for p in store.job_parameters(job.id)}
     try:
         return develop_templates(
             templates, lambda indices: store.fetch_results(job.run_id, indices)
         )
     except (BlumyceliumError, KeyError, TypeError):
-        return {"(not developed yet)": templates}
+        ids = {j.index: j.id for j in store.list_jobs(run_id=job.run_id)}
+        try:
+            return {
+                name: decode(value, lambda marker: _awaited(marker, ids))
+                for name, value in templates.items()
+            }
+        except (BlumyceliumError, KeyError, TypeError, ValueError):
+            return templates
+
+
+def _awaited(marker, ids: dict) -> str:
+    """What a parameter of a job that has not run waits for."""
+    if isinstance(marker, RefMarker):
+        key = "" if marker.key is None else "[%r]" % marker.key
+        return "<result of job %s%s, not known yet>" % (ids.get(marker.job), key)
+    if isinstance(marker, ExprMarker):
+        return "<%s, once its inputs are known>" % marker.code
+    return "<%s>" % type(marker).__name__.replace("Marker", "").lower()
 
 
 def failure_data(failure) -> dict:

@@ -347,3 +347,38 @@ def test_a_large_failure_group_names_its_first_jobs_in_text():
     assert "%d (attempt 1)" % SHOWN_JOBS not in text
     assert text.endswith(" and 5 more (--json lists them all)")
     assert _some_jobs(jobs[:2]) == "0 (attempt 1), 1 (attempt 1)"
+
+
+def test_job_names_what_a_waiting_job_s_parameters_wait_for(tmp_path):
+    from blumycelium.store import open_store
+    from blumycelium.store.base import JobDocument, RunDocument
+    from blumycelium.views import job_detail_data
+
+    store = open_store("sqlite:///" + str(tmp_path / "store.db"))
+    store.init()
+    site = {"file": "flows.py", "line": 3, "column": 5, "flow": "f"}
+    reference = {"__bm__": "ref", "job": 0, "key": "count"}
+    jobs = [
+        JobDocument(0, "worker", "task_run", "rev", site, {}, []),
+        JobDocument(
+            1,
+            "worker",
+            "task_run",
+            "rev",
+            site,
+            {"n": reference, "items": [1, reference], "plain": (1, 2)},
+            [0],
+            references={"n", "items"},
+        ),
+    ]
+    run_id = store.submit_run(
+        RunDocument("f", "rev", "flows.py", 1, "", {}, None, [], jobs)
+    )
+    first, waiting = store.list_jobs(run_id=run_id)
+    awaited = "<result of job %s['count'], not known yet>" % first.id
+    assert job_detail_data(store, waiting.id)["parameters"] == {
+        "n": awaited,
+        "items": [1, awaited],
+        "plain": [1, 2],
+    }
+    store.close()

@@ -346,3 +346,21 @@ def test_elves_of_another_mycelium_are_refused_at_submit(load_flows, tmp_path):
     )
     with pytest.raises(CompileError, match="belongs to sqlite:///"):
         module.f()
+
+
+def test_a_task_called_on_its_class_says_to_make_an_elf(load_flows):
+    module = load_flows(
+        """
+        @myc.flow
+        def f(n):
+            return Calc.task_add(n, 1)["sum"]
+        """
+    )
+    with pytest.raises(Exception) as caught:
+        module.f(2)
+    assert "Calc.task_add is called on the class Calc, not on an elf of it" in str(
+        caught.value
+    )
+    assert ":%d:" % (PRELUDE_LINES + 4) in str(caught.value)
+    with pytest.raises(TypeError, match="make one .e.g. calc = Calc"):
+        module.Calc.task_add(2, 1)
