@@ -705,7 +705,9 @@ class _BatchHeartbeat(Heartbeat):
     def beat(self) -> None:
         held = self.worker._leases.copy()  # one step: the worker changes it
         suspects, self.suspects = self.suspects, {}
-        for job_id, attempt in held.items():
+        # the job in hand last: the worker's record names the last one renewed
+        running = getattr(self.worker.elf.current_job, "job_id", None)
+        for job_id, attempt in sorted(held.items(), key=lambda i: i[0] == running):
             renewed = self.store.renew_lease(
                 job_id, attempt, self.worker_id, self.lease
             )

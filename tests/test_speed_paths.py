@@ -23,10 +23,11 @@ from blumycelium.store.base import (
     ParameterDocument,
     RunDocument,
     StoreBackend,
+    WorkerDocument,
     order_key,
 )
 from blumycelium.store.sqlite import SQLiteBackend
-from blumycelium.worker import _BatchHeartbeat
+from blumycelium.worker import JobContext, _BatchHeartbeat
 from tests.conftest import ROOT, side_effects, wait_for
 
 SITE = {"file": "flows.py", "line": 3, "column": 5, "flow": "f"}
@@ -214,6 +215,25 @@ def test_the_heartbeat_renews_the_lease_of_every_job_of_the_batch(batching):
     _BatchHeartbeat(worker, registered=False).beat()
     after = _leases(store, run.id)
     assert all(after[index] > before[index] + 30 for index in range(3))
+
+
+def test_the_worker_s_record_names_the_job_in_hand(batching):
+    batching.steps(3)
+    worker = batching.stepper.worker(lease=60.0)
+    store = batching.mycelium.store
+    store.register_worker(
+        WorkerDocument(worker.worker_id, "host", 1, "stepper", worker.lease)
+    )
+    _, claimed = store.complete_and_claim([], ["stepper"], worker.worker_id, 60.0, 3)
+    worker._leases.update({job.id: job.attempt for job in claimed})
+    in_hand = claimed[1]
+    worker.elf.current_job = JobContext(in_hand.id, in_hand.run_id, 1, 1)
+    try:
+        _BatchHeartbeat(worker, registered=True).beat()
+    finally:
+        worker.elf.current_job = None
+    [record] = [w for w in store.list_workers() if w.id == worker.worker_id]
+    assert record.job_id == in_hand.id
 
 
 def _leases(store, run_id) -> dict:
