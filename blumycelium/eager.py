@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 
+from .errors import NotStorableError
 from .values import decode, encode
 
 EAGER: contextvars.ContextVar = contextvars.ContextVar(
@@ -25,8 +26,21 @@ def snapshot(value, root: str = "value"):
 
 
 def eager_call(function, elf, args: tuple, kwargs: dict):
-    """A task called in eager mode: on copies of its arguments, its result
-    a copy too."""
-    args = tuple(snapshot(arg, "argument %d" % n) for n, arg in enumerate(args))
-    kwargs = {name: snapshot(value, name) for name, value in kwargs.items()}
-    return snapshot(function(elf, *args, **kwargs), "result")
+    """A task called in eager mode, as a run would call it: its arguments
+    bound and checked against its signature and annotations, then copied;
+    its result a copy too."""
+    spec = type(elf).__blumycelium_tasks__.get(function.__name__)
+    if spec is None:  # not one of the class's tasks (set on the instance)
+        return snapshot(function(elf, *args, **kwargs), "result")
+    values = {}
+    for name, value in spec.bind(args, kwargs).items():
+        try:
+            values[name] = snapshot(value, name)
+        except NotStorableError as error:  # named as submission names it
+            error.root = name
+            error.root = "argument %s of %s" % (error.path, spec.call_name)
+            error.segments = []
+            raise
+        spec.check_argument(name, values[name])
+    args, kwargs = spec.split_arguments(values)
+    return snapshot(function(elf, *args, **kwargs), "result of %s" % spec.call_name)

@@ -16,9 +16,10 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import os
 
 from .compiler import compile_flow
-from .eager import EAGER
+from .eager import EAGER, snapshot
 from .errors import CompileError, RunKeyConflictError
 from .mycelium import collector_relaxed, flow_arguments, is_preview, stored_arguments
 
@@ -51,9 +52,11 @@ class Flow:
         flow means; a submitted run must compute the same."""
         token = EAGER.set(True)
         try:
-            return self.function(*args, **kwargs)
+            value = self.function(*args, **kwargs)
         finally:
             EAGER.reset(token)
+        # what the run would hold: refused where the run's result would be
+        return snapshot(value, "return value of flow %s" % self.name)
 
     def __call__(self, *args, **kwargs):
         """Build the graph for these arguments and submit it as a run.
@@ -88,7 +91,7 @@ class Flow:
         stored_file = self._file_of(record)
         if (
             record.flow == self.name
-            and stored_file in (None, self.compiled.source.file)
+            and (stored_file is None or _same_file(stored_file, self.compiled))
             and _same(record.arguments, arguments)
         ):
             return
@@ -111,8 +114,6 @@ class Flow:
     def _file_of(self, record) -> str | None:
         """The file of the flow that made a run (None when not recorded): two
         flows of one name in two modules are two flows."""
-        if record.flow_revision == self.compiled.revision:
-            return self.compiled.source.file
         stored = self.mycelium.store.get_flow_revision(record.flow_revision)
         return None if stored is None else stored["file"]
 
@@ -184,3 +185,9 @@ def _shown_arguments(arguments: dict) -> str:
 def _same(stored: dict, arguments: dict) -> bool:
     """Stored arguments equal as stored: 1, 1.0 and True differ here."""
     return json.dumps(stored, sort_keys=True) == json.dumps(arguments, sort_keys=True)
+
+
+def _same_file(stored: str, compiled) -> bool:
+    """Whether a stored flow file is this flow's, by whatever path each was
+    reached (./m.py and m.py, a symlinked directory)."""
+    return os.path.realpath(stored) == os.path.realpath(compiled.source.file)

@@ -9,6 +9,7 @@ one or the other.
 from __future__ import annotations
 
 import re
+import reprlib
 import shutil
 import subprocess
 import time
@@ -173,23 +174,39 @@ def _developed_parameters(store, job) -> dict:
         )
     except (BlumyceliumError, KeyError, TypeError):
         ids = {j.index: j.id for j in store.list_jobs(run_id=job.run_id)}
-        try:
-            return {
-                name: decode(value, lambda marker: _awaited(marker, ids))
-                for name, value in templates.items()
-            }
-        except (BlumyceliumError, KeyError, TypeError, ValueError):
-            return templates
+        return {name: _awaiting(value, ids) for name, value in templates.items()}
+
+
+def _awaiting(template, ids: dict):
+    """A parameter of a job that has not run, each reference and expression
+    saying what it waits for (as stored where it cannot be read so)."""
+    try:
+        return decode(template, lambda marker: _awaited(marker, ids))
+    except (BlumyceliumError, KeyError, TypeError, ValueError):
+        return template
 
 
 def _awaited(marker, ids: dict) -> str:
-    """What a parameter of a job that has not run waits for."""
     if isinstance(marker, RefMarker):
-        key = "" if marker.key is None else "[%r]" % marker.key
-        return "<result of job %s%s, not known yet>" % (ids.get(marker.job), key)
+        return "<%s, not known yet>" % _result_name(marker.job, marker.key, ids)
     if isinstance(marker, ExprMarker):
-        return "<%s, once its inputs are known>" % marker.code
+        inputs = ", ".join(
+            "%s = %s"
+            % (
+                name,
+                _result_name(value["job"], value.get("key"), ids)
+                if isinstance(value, dict) and value.get("__bm__") == "ref"
+                else reprlib.repr(value),
+            )
+            for name, value in marker.inputs.items()
+        )
+        return "<%s where %s, once known>" % (marker.code, inputs)
     return "<%s>" % type(marker).__name__.replace("Marker", "").lower()
+
+
+def _result_name(index: int, key, ids: dict) -> str:
+    suffix = "" if key is None else "[%r]" % key
+    return "result of job %s%s" % (ids.get(index), suffix)
 
 
 def failure_data(failure) -> dict:

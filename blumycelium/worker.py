@@ -684,6 +684,7 @@ class _BatchHeartbeat(Heartbeat):
         self.worker = worker
         self.woken = threading.Event()  # results are waiting, or stop
         self.suspects: dict[str, int] = {}  # held jobs whose renewal failed
+        self.told: set = set()  # the lost leases already reported
 
     def run(self) -> None:
         due = time.monotonic() + self.lease / 3
@@ -716,7 +717,8 @@ class _BatchHeartbeat(Heartbeat):
             # the main thread may have stored the job's outcome and not yet
             # let go of it: a lease is lost when the next beat finds it so too
             self.suspects[job_id] = attempt
-            if suspects.get(job_id) == attempt:
+            if suspects.get(job_id) == attempt and (job_id, attempt) not in self.told:
+                self.told.add((job_id, attempt))  # once per attempt
                 logger.warning(
                     "job %s attempt %d: the lease was lost; its outcome"
                     " will not be stored",

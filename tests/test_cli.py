@@ -382,3 +382,42 @@ def test_job_names_what_a_waiting_job_s_parameters_wait_for(tmp_path):
         "plain": [1, 2],
     }
     store.close()
+
+
+def test_job_names_the_inputs_a_waiting_expression_needs(tmp_path):
+    from blumycelium.store import open_store
+    from blumycelium.store.base import JobDocument, RunDocument
+    from blumycelium.views import job_detail_data
+
+    store = open_store("sqlite:///" + str(tmp_path / "store.db"))
+    store.init()
+    site = {"file": "flows.py", "line": 3, "column": 5, "flow": "f"}
+    expression = {
+        "__bm__": "expr",
+        "code": "_0 + 1",
+        "inputs": {"_0": {"__bm__": "ref", "job": 0, "key": "sum"}},
+        "site": [4, 8],
+    }
+    unreadable = {"__bm__": "element", "loop": "L1"}  # known to the expansion only
+    jobs = [
+        JobDocument(0, "worker", "task_run", "rev", site, {}, []),
+        JobDocument(
+            1,
+            "worker",
+            "task_run",
+            "rev",
+            site,
+            {"x": expression, "template": unreadable},
+            [0],
+            references={"x", "template"},
+        ),
+    ]
+    run_id = store.submit_run(
+        RunDocument("f", "rev", "flows.py", 1, "", {}, None, [], jobs)
+    )
+    first, waiting = store.list_jobs(run_id=run_id)
+    assert job_detail_data(store, waiting.id)["parameters"] == {
+        "x": "<_0 + 1 where _0 = result of job %s['sum'], once known>" % first.id,
+        "template": unreadable,
+    }
+    store.close()

@@ -656,3 +656,43 @@ def test_eager_task_calls_take_their_arguments_as_a_run_does(load_flows):
     # a run stores each argument as it is at the call, and eager does too
     expected = ([[0], [0, 1], [0, 1, 2]], (1, [2]))
     assert run.result(timeout=10) == module.grow.eager(3) == expected
+
+
+EAGER_REFUSALS = """
+class Echo(MachineElf):
+    def task_echo(self, x, **kw) -> ("value",):
+        return {"value": x}
+
+    def task_typed(self, xs: list) -> ("value",):
+        return {"value": xs}
+
+echo = Echo("echo", myc)
+
+@myc.flow
+def unstorable():
+    return echo.task_echo(1, z=object())["value"]
+
+@myc.flow
+def mistyped():
+    return echo.task_typed((1, 2))["value"]
+
+@myc.flow
+def returns_a_set():
+    return {1, 2}
+"""
+
+
+def test_eager_refuses_what_submission_refuses_naming_the_same_place(load_flows):
+    from blumycelium import BlumyceliumError, NotStorableError, TaskContractError
+
+    module = load_flows(EAGER_REFUSALS)
+    with pytest.raises(NotStorableError) as caught:
+        module.unstorable.eager()
+    assert str(caught.value).startswith('argument kw["z"] of Echo.task_echo(): ')
+    with pytest.raises(TaskContractError, match="parameter 'xs' expects list"):
+        module.mistyped.eager()
+    with pytest.raises(NotStorableError, match="return value of flow returns_a_set"):
+        module.returns_a_set.eager()
+    for flow in (module.unstorable, module.mistyped, module.returns_a_set):
+        with pytest.raises(BlumyceliumError):  # and submission refuses each
+            flow()

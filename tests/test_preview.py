@@ -544,6 +544,21 @@ def late(n):
         if i:
             previous.task_add(i)
         previous = calc
+
+calc.double = lambda x: 2 * x  # an attribute of the elf, not of its class
+
+@myc.flow
+def shadowing(n, pair=max, words=None):
+    calc = {"k": n}
+    words = words or [n]
+    return pair(calc.get("k"), 2, 3), words, double(n)
+
+def double(n):
+    return 2 * n
+
+@myc.flow
+def instance_method(n):
+    return calc.double(n)
 """
 
 
@@ -567,6 +582,7 @@ def test_the_preview_reports_names_and_calls_submission_would_refuse(tmp_path):
 def typos(n):
     calk.task_add(n)
     calc.tsak_add(n)
+    calc.task_add(nn)
     return pair(n, 2)
 """
     )
@@ -583,5 +599,6 @@ def typos(n):
         in errors
     )
     assert "Calc has no attribute tsak_add (did you mean 'task_add'?)" in errors
+    assert "name 'nn' is not defined (did you mean 'n'?)" in errors
     assert "flow pair() cannot take these arguments: too many positional" in errors
     assert "hint: call it as its def says: pair(x)" in errors

@@ -3,6 +3,7 @@ exactly-once claims, leases and crash recovery, retries, timeouts,
 cancellation, re-runs, idempotent submission and graceful shutdown."""
 
 import collections
+import importlib.util
 import os
 import signal
 import sqlite3
@@ -15,7 +16,7 @@ import pytest
 
 from blumycelium.errors import RunKeyConflictError
 from blumycelium.progress import ProgressBar
-from tests.conftest import ROOT, side_effects, wait_for
+from tests.conftest import PRELUDE, ROOT, side_effects, wait_for
 
 ADDER = "tests.fixtures.workshop:adder"
 FLAKY = "tests.fixtures.workshop:flaky"
@@ -313,3 +314,27 @@ def test_a_run_key_is_not_shared_by_two_flows_of_one_name(load_flows):
     message = str(caught.value)
     assert "of flow nightly (%s)" % sales.__file__ in message
     assert "this call is flow nightly (%s)" % inventory.__file__ in message
+
+
+def test_a_run_key_follows_the_flow_s_file_by_any_path_not_its_text(tmp_path, db_url):
+    text = PRELUDE + (
+        "\n@myc.flow\ndef nightly(day):\n    return calc.task_add(day, 1)['sum']\n"
+    )
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "sales.py").write_text(text)
+    (tmp_path / "copy.py").write_text(text)  # the same text, another flow
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+
+    def load(name, path):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    first = load("sales_real", tmp_path / "real" / "sales.py")
+    run = first.nightly(1, run_key="k")
+    linked = load("sales_linked", tmp_path / "link" / "sales.py")
+    assert linked.nightly(1, run_key="k").id == run.id
+    copy = load("sales_copy", tmp_path / "copy.py")
+    with pytest.raises(RunKeyConflictError, match="copy.py"):
+        copy.nightly(1, run_key="k")

@@ -57,6 +57,7 @@ class ValueAnalysis:
             self.report(
                 node, *one_branch_refusal(node.value, *self.one_branch[node.value])
             )
+        self.check_defined(node)
         flowing = self.env.get(node.value, STATIC)
         return Flowing(flowing.sources, False, flowing.container)
 
@@ -235,7 +236,8 @@ class ValueAnalysis:
 
     def function_call(self, node: cst.Call, name: str) -> Flowing:
         values = [self.value(arg.value) for arg in node.args]
-        function = self.namespace.get(name)
+        self.check_defined(node.func)
+        function = self.module_value(node.func)
         if (
             name not in self.local_functions
             and SAFE_BUILTINS.get(name) is function
@@ -369,7 +371,8 @@ class ValueAnalysis:
         """Report a method an elf does not have (a misspelt task_ prefix)."""
         _, owner = self.resolve_elf(func.value)
         name = func.attr.value
-        if owner is not None and not hasattr(owner, name):
+        elf = self.module_value(func.value)
+        if owner is not None and not hasattr(elf or owner, name):
             self.report(
                 func,
                 "%s has no attribute %s%s"
@@ -385,9 +388,10 @@ class ValueAnalysis:
         known = (self.env, self.local_elves, self.local_functions, self.namespace)
         if any(name in names for names in known) or hasattr(builtins, name):
             return
-        if name in bound_names(self.parsed.source.text):
+        bound = bound_names(self.parsed.source.text)
+        if name in bound:
             return  # assigned somewhere in the flow, maybe later in a loop
-        candidates = [n for names in known for n in names]
+        candidates = [*bound, *(n for names in known for n in names)]
         self.report(
             expression,
             "name %r is not defined%s" % (name, did_you_mean(name, candidates)),
@@ -482,13 +486,22 @@ class ValueAnalysis:
         except TypeError as error:
             self.report(node, str(error))
 
+    def module_value(self, expression: cst.BaseExpression):
+        """What a name means in the flow's module and closure, when the flow
+        does not bind it itself (a parameter or an assignment shadows it)."""
+        if not isinstance(expression, cst.Name):
+            return None
+        name = expression.value
+        if name in bound_names(self.parsed.source.text):
+            return None
+        return self.namespace.get(name)
+
     def resolve_elf(self, expression: cst.BaseExpression) -> tuple:
         if not isinstance(expression, cst.Name):
             return None, None
-        name = expression.value
-        if name in self.local_elves:
-            return self.local_elves[name]
-        value = self.namespace.get(name)
+        if expression.value in self.local_elves:
+            return self.local_elves[expression.value]
+        value = self.module_value(expression)
         owner = type(value)
         if hasattr(owner, "__blumycelium_tasks__") and hasattr(value, "uid"):
             return value.uid, owner

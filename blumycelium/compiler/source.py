@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import textwrap
 from dataclasses import dataclass
 
@@ -34,7 +35,12 @@ class FlowSource:
 
     @property
     def revision(self) -> str:
+        """Which flow this is, as written: its text and its file (two modules
+        holding the same text hold two flows)."""
         digest = hashlib.sha256(self.text.encode("utf-8", "surrogatepass"))
+        digest.update(
+            b"\0" + os.path.realpath(self.file).encode("utf-8", "surrogateescape")
+        )
         return digest.hexdigest()[:20]
 
     def span(self, code_range: CodeRange) -> SourceSpan:
