@@ -11,6 +11,10 @@ import time
 
 import pytest
 
+from blumycelium.store import open_store
+from blumycelium.store.base import JobDocument, RunDocument
+from blumycelium.values import encode
+from blumycelium.views import job_detail_data
 from tests.conftest import ROOT, Workers, wait_for
 
 
@@ -297,17 +301,34 @@ def test_json_output_holds_every_stored_value():
     }
 
 
-def test_job_shows_its_result_as_the_task_returned_it(tmp_path):
-    from blumycelium.store import open_store
-    from blumycelium.store.base import JobDocument, RunDocument
-    from blumycelium.values import encode
-    from blumycelium.views import job_detail_data
+SITE = {"file": "flows.py", "line": 3, "column": 5, "flow": "f"}
 
-    store = open_store("sqlite:///" + str(tmp_path / "store.db"))
+
+def _job(index, arguments=None, deps=(), references=()):
+    return JobDocument(
+        index,
+        "worker",
+        "task_run",
+        "rev",
+        SITE,
+        arguments or {},
+        list(deps),
+        references=set(references),
+    )
+
+
+def _store_with(tmp_path, *jobs):
+    """A fresh store holding one run of ``jobs``; its URL and job ids."""
+    url = "sqlite:///" + str(tmp_path / "store.db")
+    store = open_store(url)
     store.init()
-    site = {"file": "flows.py", "line": 3, "column": 5, "flow": "f"}
-    jobs = [JobDocument(0, "worker", "task_run", "rev", site, {}, [])]
-    store.submit_run(RunDocument("f", "rev", "flows.py", 1, "", {}, None, [], jobs))
+    run = RunDocument("f", "rev", "flows.py", 1, "", {}, None, [], list(jobs))
+    run_id = store.submit_run(run)
+    return store, url, [job.id for job in store.list_jobs(run_id=run_id)]
+
+
+def test_job_shows_its_result_as_the_task_returned_it(tmp_path):
+    store, _, _ = _store_with(tmp_path, _job(0))
     claimed = store.claim_job("worker", "w")
     returned = {"pair": (1, 2), "big": 2**1400, (1, "k"): "tuple key"}
     store.complete_job(claimed.id, claimed.attempt, encode(returned))
@@ -316,16 +337,7 @@ def test_job_shows_its_result_as_the_task_returned_it(tmp_path):
 
 
 def test_job_json_keeps_keys_json_would_merge(tmp_path):
-    from blumycelium.store import open_store
-    from blumycelium.store.base import JobDocument, RunDocument
-    from blumycelium.values import encode
-
-    url = "sqlite:///" + str(tmp_path / "store.db")
-    store = open_store(url)
-    store.init()
-    site = {"file": "flows.py", "line": 3, "column": 5, "flow": "f"}
-    jobs = [JobDocument(0, "worker", "task_run", "rev", site, {}, [])]
-    store.submit_run(RunDocument("f", "rev", "flows.py", 1, "", {}, None, [], jobs))
+    store, url, _ = _store_with(tmp_path, _job(0))
     claimed = store.claim_job("worker", "w")
     returned = {"a": {1: "int one", "1": "str one", (1,): "tuple", "(1,)": "text"}}
     store.complete_job(claimed.id, claimed.attempt, encode(returned))
@@ -335,6 +347,40 @@ def test_job_json_keeps_keys_json_would_merge(tmp_path):
     assert json.loads(shown.stdout)["result"] == {
         "a": [[1, "int one"], ["1", "str one"], [[1], "tuple"], ["(1,)", "text"]]
     }
+
+
+def test_job_names_what_a_waiting_job_s_parameters_wait_for(tmp_path):
+    reference = {"__bm__": "ref", "job": 0, "key": "count"}
+    arguments = {"n": reference, "items": [1, reference], "plain": (1, 2)}
+    store, _, (first, waiting) = _store_with(
+        tmp_path, _job(0), _job(1, arguments, [0], {"n", "items"})
+    )
+    awaited = "<result of job %s['count'], not known yet>" % first
+    assert job_detail_data(store, waiting)["parameters"] == {
+        "n": awaited,
+        "items": [1, awaited],
+        "plain": [1, 2],
+    }
+    store.close()
+
+
+def test_job_names_the_inputs_a_waiting_expression_needs(tmp_path):
+    expression = {
+        "__bm__": "expr",
+        "code": "_0 + 1",
+        "inputs": {"_0": {"__bm__": "ref", "job": 0, "key": "sum"}},
+        "site": [4, 8],
+    }
+    unreadable = {"__bm__": "element", "loop": "L1"}  # known to the expansion only
+    arguments = {"x": expression, "template": unreadable}
+    store, _, (first, waiting) = _store_with(
+        tmp_path, _job(0), _job(1, arguments, [0], {"x", "template"})
+    )
+    assert job_detail_data(store, waiting)["parameters"] == {
+        "x": "<_0 + 1 where _0 = result of job %s['sum'], once known>" % first,
+        "template": unreadable,
+    }
+    store.close()
 
 
 def test_a_large_failure_group_names_its_first_jobs_in_text():
@@ -347,77 +393,3 @@ def test_a_large_failure_group_names_its_first_jobs_in_text():
     assert "%d (attempt 1)" % SHOWN_JOBS not in text
     assert text.endswith(" and 5 more (--json lists them all)")
     assert _some_jobs(jobs[:2]) == "0 (attempt 1), 1 (attempt 1)"
-
-
-def test_job_names_what_a_waiting_job_s_parameters_wait_for(tmp_path):
-    from blumycelium.store import open_store
-    from blumycelium.store.base import JobDocument, RunDocument
-    from blumycelium.views import job_detail_data
-
-    store = open_store("sqlite:///" + str(tmp_path / "store.db"))
-    store.init()
-    site = {"file": "flows.py", "line": 3, "column": 5, "flow": "f"}
-    reference = {"__bm__": "ref", "job": 0, "key": "count"}
-    jobs = [
-        JobDocument(0, "worker", "task_run", "rev", site, {}, []),
-        JobDocument(
-            1,
-            "worker",
-            "task_run",
-            "rev",
-            site,
-            {"n": reference, "items": [1, reference], "plain": (1, 2)},
-            [0],
-            references={"n", "items"},
-        ),
-    ]
-    run_id = store.submit_run(
-        RunDocument("f", "rev", "flows.py", 1, "", {}, None, [], jobs)
-    )
-    first, waiting = store.list_jobs(run_id=run_id)
-    awaited = "<result of job %s['count'], not known yet>" % first.id
-    assert job_detail_data(store, waiting.id)["parameters"] == {
-        "n": awaited,
-        "items": [1, awaited],
-        "plain": [1, 2],
-    }
-    store.close()
-
-
-def test_job_names_the_inputs_a_waiting_expression_needs(tmp_path):
-    from blumycelium.store import open_store
-    from blumycelium.store.base import JobDocument, RunDocument
-    from blumycelium.views import job_detail_data
-
-    store = open_store("sqlite:///" + str(tmp_path / "store.db"))
-    store.init()
-    site = {"file": "flows.py", "line": 3, "column": 5, "flow": "f"}
-    expression = {
-        "__bm__": "expr",
-        "code": "_0 + 1",
-        "inputs": {"_0": {"__bm__": "ref", "job": 0, "key": "sum"}},
-        "site": [4, 8],
-    }
-    unreadable = {"__bm__": "element", "loop": "L1"}  # known to the expansion only
-    jobs = [
-        JobDocument(0, "worker", "task_run", "rev", site, {}, []),
-        JobDocument(
-            1,
-            "worker",
-            "task_run",
-            "rev",
-            site,
-            {"x": expression, "template": unreadable},
-            [0],
-            references={"x", "template"},
-        ),
-    ]
-    run_id = store.submit_run(
-        RunDocument("f", "rev", "flows.py", 1, "", {}, None, [], jobs)
-    )
-    first, waiting = store.list_jobs(run_id=run_id)
-    assert job_detail_data(store, waiting.id)["parameters"] == {
-        "x": "<_0 + 1 where _0 = result of job %s['sum'], once known>" % first.id,
-        "template": unreadable,
-    }
-    store.close()
