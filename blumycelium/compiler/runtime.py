@@ -31,6 +31,7 @@ from ..expressions import helper_info
 from ..tasks import did_you_mean
 from ..values import MAX_EXACT_INT, encode
 from .deferred import (
+    _CURRENT,
     Deferred,
     Expr,
     FailedBranch,
@@ -461,7 +462,10 @@ def call(function, site_id: int, /, *args, **kwargs):
     if type(function) is types.MethodType:
         spec = _task_spec(function)
         if spec is not None:
-            return _add_job(function.__self__, spec, args, kwargs, site_id)
+            builder = _CURRENT.get(None)
+            if builder is None:
+                raise RuntimeError("rewritten flow code ran outside a flow call")
+            return builder.add_job(function.__self__, spec, args, kwargs, site_id)
     if isinstance(function, Deferred):
         return _call_deferred(function, args, kwargs, site_id)
     if getattr(function, "__blumycelium_flow__", False):
@@ -554,13 +558,6 @@ def _task_spec(method):
         return None
     specs = getattr(type(method.__self__), "__blumycelium_tasks__", {})
     return specs.get(method.__func__.__name__)
-
-
-def _add_job(elf, spec, args, kwargs, site_id: int):
-    builder = current_builder()
-    if builder is None:
-        raise RuntimeError("rewritten flow code ran outside a flow call")
-    return builder.add_job(elf, spec, args, kwargs, site_id)
 
 
 def _call_deferred(function, args, kwargs, site_id: int):

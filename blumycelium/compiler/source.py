@@ -9,6 +9,7 @@ into the line and column the user sees in the editor.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import os
@@ -33,7 +34,7 @@ class FlowSource:
     indent: int
     text: str
 
-    @property
+    @functools.cached_property
     def revision(self) -> str:
         """Which flow this is, as written: its text and its file (two modules
         holding the same text hold two flows)."""
