@@ -66,15 +66,25 @@ class MachineElf:
         self.mycelium = mycelium
         self.current_job = None  # a JobContext while a worker runs a task
         self._worker = None
-        if args or kwargs:
-            initialize = getattr(self, "initialize", None)
-            if initialize is None:
+        initialize = getattr(self, "initialize", None)
+        if initialize is None:
+            if args or kwargs:
                 raise ElfDefinitionError(
                     "%s(%r, mycelium, ...) got extra arguments but the class"
                     " defines no initialize(...) to receive them"
                     % (type(self).__name__, uid)
                 )
-            initialize(*args, **kwargs)
+            return
+        # like __init__: called on every construction, its defaults applying
+        try:
+            inspect.signature(initialize).bind(*args, **kwargs)
+        except TypeError as error:
+            raise ElfDefinitionError(
+                "%s(%r, mycelium, ...): the arguments after the mycelium go to"
+                " initialize%s, which cannot take them: %s"
+                % (type(self).__name__, uid, inspect.signature(initialize), error)
+            ) from None
+        initialize(*args, **kwargs)
 
     def __repr__(self) -> str:
         return "<%s %r>" % (type(self).__name__, self.uid)

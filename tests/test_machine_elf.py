@@ -201,3 +201,23 @@ def test_revisions_do_not_depend_on_the_module_name():
 def test_a_uid_utf8_cannot_hold_is_refused_when_the_elf_is_built():
     with pytest.raises(ElfDefinitionError, match="uid must be a non-empty string"):
         Weigher("weigher\udc80")
+
+
+def test_initialize_runs_on_every_construction_with_its_defaults():
+    class Scale(MachineElf):
+        def initialize(self, unit="g", precise=False):
+            self.unit, self.precise = unit, precise
+
+        def task_x(self) -> None:
+            return None
+
+    assert (Scale("s", None).unit, Scale("s", None).precise) == ("g", False)
+    assert Scale("s", None, "kg", precise=True).precise is True
+    with pytest.raises(ElfDefinitionError) as caught:
+        Weigher("scale", None)
+    message = str(caught.value)
+    assert (
+        "Weigher('scale', mycelium, ...): the arguments after the mycelium" in message
+    )
+    assert "go to initialize(unit), which cannot take them" in message
+    assert "missing a required argument: 'unit'" in message
