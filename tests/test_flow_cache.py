@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -209,3 +210,28 @@ def test_the_key_follows_the_compiler_text_not_its_file_dates(tmp_path):
     os.utime(rewrite, ns=(status.st_atime_ns, status.st_mtime_ns))
     assert rewrite.stat().st_size == status.st_size
     assert cache._compiler_fingerprint(copy) != cache._FINGERPRINT
+
+
+def test_entries_unused_for_a_month_and_abandoned_temporaries_are_pruned(
+    load_flows, cache_dir, fresh_process
+):
+    module = load_flows(FLOWS)
+    key = cache.cache_key(source_module.read_flow_source(module.f.function))
+    read_again = cache_dir / (key + ".json")
+    stale = cache_dir / "stale.json"
+    stale.write_text("{}")
+    abandoned = cache_dir / "left-by-a-dead-writer.tmp"
+    abandoned.write_text("{")
+    being_written = cache_dir / "being-written.tmp"
+    being_written.write_text("{")
+    now = time.time()
+    month, hour = cache.UNUSED_SECONDS + 60, cache.ABANDONED_SECONDS + 60
+    for path, age in ((stale, month), (abandoned, hour), (read_again, month)):
+        os.utime(path, (now - age, now - age))
+    fresh_process()
+    compiler._REWRITES.clear()
+    compiler.compile_flow(module.f.function)  # read from the cache: used now
+    cache.prune(cache_dir)
+    assert read_again.exists() and being_written.exists()
+    assert not stale.exists() and not abandoned.exists()
+    assert len(list(cache_dir.glob("*.json"))) == 2  # f's and bad's

@@ -14,6 +14,8 @@ valid in any other, and is kept as one JSON file per key:
   file or none; a file that cannot be read or does not fit is ignored and
   written again; a cache directory that cannot be written to only costs the
   time the cache would have saved;
+- an entry not read for 30 days is removed when another is written, and so
+  is a temporary file a writer left behind;
 - what the file holds is compiled and run at submit time, like a
   ``__pycache__`` file: the directory must be the user's own.
 """
@@ -27,6 +29,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from .diagnostics import SourceSpan, register_sites
@@ -109,6 +112,10 @@ def load(key: str) -> RewrittenFlow | None:
         return None
     if not register_sites(rewritten.first_site, list(rewritten.spans)):
         return None  # another flow holds the block: rewrite into a fresh one
+    try:
+        os.utime(path)  # used now: see prune
+    except OSError:
+        pass
     return rewritten
 
 
@@ -128,8 +135,29 @@ def store(key: str, rewritten: RewrittenFlow) -> None:
         except BaseException:
             os.unlink(temporary)
             raise
+        prune(directory)
     except OSError as error:
         logger.debug("cannot cache the flow in %s: %s", directory, error)
+
+
+# Entries not read for this long are removed when another is written (each
+# edit of a flow leaves its former rewrite behind); so are temporary files of
+# writers that died before renaming them.
+UNUSED_SECONDS = 30 * 24 * 3600
+ABANDONED_SECONDS = 3600
+
+
+def prune(directory: Path, now: float | None = None) -> None:
+    """Remove the entries of ``directory`` unused for UNUSED_SECONDS and the
+    temporary files older than ABANDONED_SECONDS."""
+    now = time.time() if now is None else now
+    for path in directory.iterdir():
+        limit = {".json": UNUSED_SECONDS, ".tmp": ABANDONED_SECONDS}.get(path.suffix)
+        try:
+            if limit is not None and now - path.stat().st_mtime > limit:
+                path.unlink()
+        except OSError:
+            pass  # removed by another process meanwhile, or not ours to remove
 
 
 def _document(key: str, rewritten: RewrittenFlow) -> dict:
