@@ -33,9 +33,9 @@ class Console:
         self.rich = factory(file=self.stream, width=WIDTH) if factory else None
 
     def json(self, data) -> None:
-        """``data`` as JSON: keys JSON cannot hold (tuples) as their repr,
-        anything else unknown as str, non-ASCII escaped (a lone surrogate
-        stays valid JSON)."""
+        """``data`` as JSON: a dict with keys other than strings as its
+        [key, value] pairs (see _jsonable), anything else unknown as str,
+        non-ASCII escaped (a lone surrogate stays valid JSON)."""
         self.stream.write(json.dumps(_jsonable(data), indent=2, default=str) + "\n")
 
     def line(self, text: str = "") -> None:

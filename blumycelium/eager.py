@@ -37,7 +37,6 @@ def eager_call(function, elf, args: tuple, kwargs: dict):
         try:
             values[name] = snapshot(value, name)
         except NotStorableError as error:  # named as submission names it
-            error.root = name
             error.root = "argument %s of %s" % (error.path, spec.call_name)
             error.segments = []
             raise

@@ -76,13 +76,14 @@ class MachineElf:
                 )
             return
         # like __init__: called on every construction, its defaults applying
+        signature = inspect.signature(initialize)
         try:
-            inspect.signature(initialize).bind(*args, **kwargs)
+            signature.bind(*args, **kwargs)
         except TypeError as error:
             raise ElfDefinitionError(
                 "%s(%r, mycelium, ...): the arguments after the mycelium go to"
                 " initialize%s, which cannot take them: %s"
-                % (type(self).__name__, uid, inspect.signature(initialize), error)
+                % (type(self).__name__, uid, signature, error)
             ) from None
         initialize(*args, **kwargs)
 
@@ -183,19 +184,12 @@ def _guard_task(function):
 
 
 def _class_call_error(function) -> Exception:
-    owner, _, name = function.__qualname__.rpartition(".")
+    owner, name = function.__qualname__.split(".")[-2:]  # the class, not where
+    elf = owner.lower()
     message = (
         "%s is called on the class %s, not on an elf of it: make one"
         " (e.g. %s = %s(%r, mycelium)) and call %s.%s(...)"
-        % (
-            function.__qualname__,
-            owner,
-            owner.lower(),
-            owner,
-            owner.lower(),
-            owner.lower(),
-            name,
-        )
+        % (function.__qualname__, owner, elf, owner, elf, elf, name)
     )
     if current_builder() is None:
         return TypeError(message)

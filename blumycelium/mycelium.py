@@ -104,20 +104,19 @@ class Mycelium:
         for elf in graph.elves().values():
             self.register_elf(elf, store_source=True)
         compiled = flow.compiled
-        with collector_relaxed():
-            document = RunDocument(
-                flow.name,
-                compiled.revision,
-                compiled.source.file,
-                compiled.source.first_line,
-                compiled.source.text,
-                arguments,
-                graph.result,
-                sorted(graph.result_dependencies),
-                _job_documents(graph),
-                run_key,
-            )
-            run_id = self.store.submit_run(document)
+        document = RunDocument(
+            flow.name,
+            compiled.revision,
+            compiled.source.file,
+            compiled.source.first_line,
+            compiled.source.text,
+            arguments,
+            graph.result,
+            sorted(graph.result_dependencies),
+            _job_documents(graph),
+            run_key,
+        )
+        run_id = self.store.submit_run(document)
         logger.info(
             "run %s of flow %s submitted with %d jobs",
             run_id,

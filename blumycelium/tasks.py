@@ -187,6 +187,8 @@ class TaskSpec:
     def check_argument(self, name: str, value) -> None:
         """Raise TaskContractError when ``value`` contradicts the annotation
         (for ``*args`` and ``**kwargs``, each of their items)."""
+        if type(value) is self.exact_types.get(name):
+            return  # exactly the annotated class: nothing more to look at
         check = self.checks.get(name)
         if check is None:
             return

@@ -119,6 +119,18 @@ class ExprMarker:
 MARKERS = (RefMarker, SkippedMarker, FailedMarker, HelperMarker, ExprMarker)
 
 
+def stored_as_is(value) -> bool:
+    """Whether the encoder gives ``value`` back unchanged without looking
+    into it: a string, a bool, None, an int JSON holds exactly."""
+    kind = type(value)
+    return (
+        kind is str
+        or kind is bool
+        or value is None
+        or (kind is int and -MAX_EXACT_INT <= value <= MAX_EXACT_INT)
+    )
+
+
 class Encoder:
     """Encodes values and remembers the job indices their references name."""
 

@@ -188,25 +188,22 @@ def _awaiting(template, ids: dict):
 
 def _awaited(marker, ids: dict) -> str:
     if isinstance(marker, RefMarker):
-        return "<%s, not known yet>" % _result_name(marker.job, marker.key, ids)
+        return "<%s, not known yet>" % _named(marker, ids)
     if isinstance(marker, ExprMarker):
         inputs = ", ".join(
-            "%s = %s"
-            % (
-                name,
-                _result_name(value["job"], value.get("key"), ids)
-                if isinstance(value, dict) and value.get("__bm__") == "ref"
-                else reprlib.repr(value),
-            )
+            "%s = %s" % (name, _named(decode(value), ids))
             for name, value in marker.inputs.items()
         )
         return "<%s where %s, once known>" % (marker.code, inputs)
     return "<%s>" % type(marker).__name__.replace("Marker", "").lower()
 
 
-def _result_name(index: int, key, ids: dict) -> str:
-    suffix = "" if key is None else "[%r]" % key
-    return "result of job %s%s" % (ids.get(index), suffix)
+def _named(value, ids: dict) -> str:
+    """A reference as the job result it names; a value known now as its repr."""
+    if not isinstance(value, RefMarker):
+        return reprlib.repr(value)
+    suffix = "" if value.key is None else "[%r]" % value.key
+    return "result of job %s%s" % (ids.get(value.job), suffix)
 
 
 def failure_data(failure) -> dict:

@@ -68,9 +68,9 @@ _FINGERPRINT = _compiler_fingerprint()
 
 def cache_directory() -> Path | None:
     """Where rewritten flows are kept; None when the cache is turned off."""
-    configured = os.environ.get("BLUMYCELIUM_CACHE_DIR")
     if _FINGERPRINT is None:
         return None
+    configured = os.environ.get("BLUMYCELIUM_CACHE_DIR")
     if configured is not None:
         return Path(configured).expanduser() if configured.strip() else None
     base = os.environ.get("XDG_CACHE_HOME", "")
@@ -85,7 +85,7 @@ def cache_key(source: FlowSource) -> str:
     for part in (
         "format %d" % FORMAT,
         sys.version,
-        _FINGERPRINT or "",
+        _FINGERPRINT,
         source.file,
         "%d %d" % (source.first_line, source.indent),
         source.text,

@@ -21,7 +21,7 @@ import linecache
 from dataclasses import dataclass, field
 
 from ..errors import NotStorableError
-from ..values import MAX_EXACT_INT, Encoder, encode
+from ..values import Encoder, encode, stored_as_is
 from .deferred import (
     _CURRENT,
     Deferred,
@@ -178,18 +178,10 @@ class GraphBuilder:
         except TypeError as error:
             raise FlowError([Diagnostic(site(site_id), str(error))]) from None
         job = self._new_job(elf, spec, site_id)
-        arguments = job.arguments
-        checks, exact = spec.checks, spec.exact_types
         for name, value in bound.items():
-            kind = type(value)
-            if (
-                kind is str
-                or kind is bool
-                or value is None
-                or (kind is int and -MAX_EXACT_INT <= value <= MAX_EXACT_INT)
-            ):  # the common case: stored as it is
-                arguments[name] = value
-                if name in checks and exact.get(name) is not kind:
+            if stored_as_is(value):  # the common case: no encoder needed
+                job.arguments[name] = value
+                if name in spec.checks:
                     self._check_argument(job, name, value)
             else:
                 self._add_argument(job, name, value)

@@ -23,7 +23,7 @@ from . import arango_queries as aql
 from .arango_connection import statement
 from .arango_documents import worker_document, worker_record
 from .arango_keys import document_key, is_legal_key
-from .base import WorkerDocument, WorkerRecord
+from .base import WorkerDocument, WorkerRecord, cancelled_run_not_retried
 from .sqlite_recovery import RecoveryMixin as _SQLiteRecovery
 
 # collections of runs that a purge empties of the purged runs' documents
@@ -115,10 +115,7 @@ class ArangoRecovery:
 
         def body(trx):
             if statement(trx, aql.RUN_STATUS, run=run_id)[0] == "cancelled":
-                raise StoreError(
-                    "run %s was cancelled; submit it again instead of"
-                    " retrying it" % run_id
-                )
+                raise cancelled_run_not_retried(run_id)
             failed = self._failed_to_retry(trx, run_id, job_id)
             if not failed:
                 return 0

@@ -63,6 +63,8 @@ import abc
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 
+from ..errors import StoreError
+
 JOB_STATUSES = (
     "pending",
     "ready",
@@ -99,6 +101,13 @@ class TaskDocument:
     documentation: str | None
     signature: str
     result_keys: list | None
+
+
+def cancelled_run_not_retried(run_id: str) -> StoreError:
+    """What retry_jobs raises for a cancelled run (every backend)."""
+    return StoreError(
+        "run %s was cancelled; submit it again instead of retrying it" % run_id
+    )
 
 
 def order_key(*numbers: int) -> str:

@@ -25,7 +25,12 @@ import socket
 import time
 
 from ..errors import NotFoundError, StoreError
-from .base import FailureDocument, WorkerDocument, WorkerRecord
+from .base import (
+    FailureDocument,
+    WorkerDocument,
+    WorkerRecord,
+    cancelled_run_not_retried,
+)
 from .sqlite_connection import IN_LIST, id_list
 
 LOST_ATTEMPTS_ALLOWED = 2
@@ -152,10 +157,7 @@ class RecoveryMixin:
                 "SELECT status FROM runs WHERE id = ?", (identifier,)
             ).fetchone()[0]
             if status == "cancelled":
-                raise StoreError(
-                    "run %s was cancelled; submit it again instead of"
-                    " retrying it" % run_id
-                )
+                raise cancelled_run_not_retried(run_id)
             failed = self._failed_to_retry(connection, identifier, job_id)
             if not failed:
                 return 0

@@ -108,9 +108,6 @@ def job_rows(jobs, now: float, states: dict | None = None) -> JobRows:
             job.order or index_key(job.index),
             inline,
         )
-        if states is None and not job.dependencies and job.guard is None:
-            rows.ready.append(row)  # the common case, without a call
-            continue
         state = _state(job, states)
         if state is None:
             rows.ready.append(row)
@@ -159,25 +156,24 @@ def stored_parameters(
             or value is None
             or kind is float
             or kind is bool
-        ):  # values whose JSON text is short, stored in the job's row
+        ):  # values whose JSON text is short: no text of their own needed
             break
     else:
-        text = dumps([arguments, sorted(references) if references else ()])
+        text = _inline(arguments, references)
         if len(text) <= INLINE_PARAMETERS:
             return text, []
     values = [texts.text(value) for value in arguments.values()]
     if sum(map(len, values)) <= INLINE_PARAMETERS:
-        return "[{%s},%s]" % (
-            ",".join(
-                "%s:%s" % (texts.name(name), value)
-                for name, value in zip(arguments, values)
-            ),
-            dumps(sorted(references)),
-        ), []
+        return _inline(arguments, references), []
     return None, [
         (position, name, value, int(name in references))
         for position, (name, value) in enumerate(zip(arguments, values))
     ]
+
+
+def _inline(arguments: dict, references) -> str:
+    """The JSON text of a job row's parameters."""
+    return dumps([arguments, sorted(references) if references else ()])
 
 
 class JsonTexts:
@@ -186,17 +182,10 @@ class JsonTexts:
 
     def __init__(self):
         self.known: dict[int, str] = {}
-        self.names: dict[str, str] = {}
 
     def text(self, document) -> str:
         key = id(document)
         text = self.known.get(key)
         if text is None:
             text = self.known[key] = dumps(document)
-        return text
-
-    def name(self, name: str) -> str:
-        text = self.names.get(name)
-        if text is None:
-            text = self.names[name] = dumps(name)
         return text
