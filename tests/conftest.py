@@ -1,13 +1,10 @@
 """Shared fixtures: a temporary mycelium, and real worker subprocesses."""
 
-import atexit
 import importlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -16,11 +13,6 @@ import pytest
 from blumycelium import Mycelium
 
 ROOT = Path(__file__).resolve().parent.parent
-
-# The tests' rewritten flows are cached in a directory of their own (worker
-# subprocesses inherit it), never in the user's cache.
-os.environ["BLUMYCELIUM_CACHE_DIR"] = tempfile.mkdtemp(prefix="blumycelium-cache-")
-atexit.register(shutil.rmtree, os.environ["BLUMYCELIUM_CACHE_DIR"], True)
 
 
 def pytest_addoption(parser):

@@ -42,10 +42,10 @@ from .branches import (
     carried_refusal,
     chain_escape,
     fan_out_obstacle,
+    for_names,
     loop_names,
 )
 from .diagnostics import Diagnostic
-from .mutation import for_names
 from .source import ParsedFlow
 from .structure import (
     STATIC,

@@ -98,15 +98,6 @@ def chain_escape(node: cst.If) -> str | None:
     return escape
 
 
-def chain_names(node: cst.If) -> set[str]:
-    names = assigned_names(node.body.body)
-    if isinstance(node.orelse, cst.Else):
-        names |= assigned_names(node.orelse.body.body)
-    elif isinstance(node.orelse, cst.If):
-        names |= chain_names(node.orelse)
-    return names
-
-
 def assigned_names(statements) -> set[str]:
     """Names the statements bind (not counting nested functions and classes'
     bodies), including lists grown with ``name.append(...)``."""
@@ -163,6 +154,18 @@ class _AssignedNames(Walker):
     def visit_Del(self, node) -> None:
         self._targets(node.target)
 
+    def visit_MatchAs(self, node) -> None:
+        if node.name is not None:
+            self.names.add(node.name.value)
+
+    def visit_MatchStar(self, node) -> None:
+        if node.name is not None:
+            self.names.add(node.name.value)
+
+    def visit_MatchMapping(self, node) -> None:
+        if node.rest is not None:
+            self.names.add(node.rest.value)
+
     def visit_ImportAlias(self, node) -> None:
         if node.asname is None:
             self.names.add(cst.Module([]).code_for_node(node.name).split(".")[0])
@@ -190,117 +193,6 @@ class _AssignedNames(Walker):
             and isinstance(func.value, cst.Name)
         ):
             self.names.add(func.value.value)
-
-
-def local_names(function: cst.FunctionDef) -> set[str]:
-    """The names a function binds itself: its parameters and what its body
-    assigns, less what it declares global or nonlocal."""
-    params = function.params
-    names = {
-        p.name.value
-        for p in (*params.posonly_params, *params.params, *params.kwonly_params)
-    }
-    for extra in (params.star_arg, params.star_kwarg):
-        if isinstance(extra, cst.Param):
-            names.add(extra.name.value)
-    collector = _AssignedNames(count_growth=False)
-    declared = _Declared()
-    for statement in function.body.body:
-        collector.walk(statement)
-        declared.walk(statement)
-    return (names | collector.names) - declared.names
-
-
-class _Declared(Walker):
-    def __init__(self):
-        self.names: set[str] = set()
-
-    def visit_FunctionDef(self, node) -> bool:
-        return False
-
-    def visit_ClassDef(self, node) -> bool:
-        return False
-
-    def visit_Global(self, node) -> None:
-        self.names.update(item.name.value for item in node.names)
-
-    def visit_Nonlocal(self, node) -> None:
-        self.names.update(item.name.value for item in node.names)
-
-
-def declarations(names: list[str], globals_: set[str]) -> list:
-    """``nonlocal``/``global`` statements for the names a branch assigns."""
-    local = [n for n in names if n not in globals_]
-    shared = [n for n in names if n in globals_]
-    lines = []
-    if local:
-        lines.append(
-            cst.SimpleStatementLine(
-                [cst.Nonlocal([cst.NameItem(cst.Name(n)) for n in local])]
-            )
-        )
-    if shared:
-        lines.append(
-            cst.SimpleStatementLine(
-                [cst.Global([cst.NameItem(cst.Name(n)) for n in shared])]
-            )
-        )
-    return lines
-
-
-def branch_function(name: str, body: list, names: list[str], globals_: set[str]):
-    """``def name(): <declarations> body``."""
-    statements = declarations(names, globals_) + (body or [_pass()])
-    return cst.FunctionDef(
-        name=cst.Name(name), params=cst.Parameters(), body=cst.IndentedBlock(statements)
-    )
-
-
-def state_plumbing(number: int, names: list[str], globals_: set[str]):
-    """The getter and setter definitions (none without names), and the two
-    arguments that hand them to ``if_stmt`` or ``for_stmt``."""
-    if not names:
-        return [], [cst.Name("None"), cst.Name("None")]
-    return state_functions(number, names, globals_), [
-        cst.Name("__bm_get_%d" % number),
-        cst.Name("__bm_set_%d" % number),
-    ]
-
-
-def state_functions(number: int, names: list[str], globals_: set[str]) -> list:
-    """The getter and setter of the names the branches assign."""
-    reads = ", ".join("%r: %s.read(lambda: %s)" % (n, OPS, n) for n in names)
-    getter = cst.parse_statement(
-        "def __bm_get_%d():\n    return {%s}\n" % (number, reads)
-    )
-    lines = ["def __bm_set_%d(__bm_state):" % number]
-    for name in names:
-        lines += [
-            "    if __bm_state[%r] is %s.UNDEFINED:" % (name, OPS),
-            "        try:",
-            "            del %s" % name,
-            "        except NameError:",
-            "            pass",
-            "    else:",
-            "        %s = __bm_state[%r]" % (name, name),
-        ]
-    setter = cst.parse_statement("\n".join(lines) + "\n")
-    setter = setter.with_changes(
-        body=setter.body.with_changes(
-            body=[*declarations(names, globals_), *setter.body.body]
-        )
-    )
-    return [getter, setter]
-
-
-def dead_bindings(names: set[str]):
-    """``if False: a = b = None``: makes names local without running."""
-    targets = " = ".join(sorted(names))
-    return cst.parse_statement("if False:\n    %s = None\n" % targets)
-
-
-def _pass():
-    return cst.SimpleStatementLine([cst.Pass()])
 
 
 def grown_names(statements) -> set[str]:
@@ -447,6 +339,11 @@ def loop_names(node: cst.For) -> tuple[set[str], set[str], set[str]]:
     return assigned, grown, carried
 
 
+def for_names(node: cst.For) -> set[str]:
+    """Names a ``for`` binds: its targets and its body's."""
+    return bound_names(node.body.body) | set(loop_target_names(node.target) or ())
+
+
 def fan_out_obstacle(node: cst.For) -> str | None:
     """Why this ``for`` could not fan out over a task result (a key of
     :data:`FAN_OUT_REFUSALS`), or None."""
@@ -469,14 +366,6 @@ def loop_target_names(target) -> list[str] | None:
             names.append(element.value.value)
         return names
     return None
-
-
-def starred_index(target) -> int:
-    """The position of the starred name of a ``for`` target; -1 when none."""
-    for index, element in enumerate(getattr(target, "elements", ())):
-        if isinstance(element, cst.StarredElement):
-            return index
-    return -1
 
 
 def one_branch_refusal(name: str, line: int, missing: str) -> tuple[str, str]:

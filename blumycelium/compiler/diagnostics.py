@@ -58,39 +58,26 @@ class SourceSpan:
 
 UNKNOWN_SPAN = SourceSpan("<unknown>", 0, 0, 0, 0)
 
-# The sites of every compiled flow, by id. A flow's sites are a block of ids
-# whose start comes from a hash of the flow's source and file (see
-# ``site_block``), so that its rewritten code, which holds them as numbers,
-# means the same in every process and can be cached on disk (see cache.py).
+# The sites of every compiled flow, by id. Each flow takes a block of ids of
+# its own, so that its compiled code can hold them as numbers.
 _SITES: dict[int, SourceSpan] = {}
 _SITES_LOCK = threading.Lock()
 SITE_BLOCK = 1 << 24  # at most this many sites in one flow
-_HASHED = 1 << 48  # hashed blocks start here; blocks below are a counter's
-_FALLBACK_BLOCKS = itertools.count(1)
+_BLOCKS = itertools.count(1)
 
 
-def site_block(key: str | None) -> int:
-    """The first site id of a flow's block: from ``key`` (a hash of what the
-    flow's code depends on), or the next block of this process when None."""
-    if key is None:
-        return next(_FALLBACK_BLOCKS) * SITE_BLOCK
-    return (_HASHED + int(key[:12], 16)) * SITE_BLOCK
+def new_site_block() -> int:
+    """The first site id of a block no flow of this process has taken."""
+    return next(_BLOCKS) * SITE_BLOCK
 
 
-def register_sites(first: int, spans: list[SourceSpan]) -> bool:
-    """Give ``spans`` the ids from ``first`` on; False, and nothing changed,
-    when one of those ids already names another span (two flows whose keys
-    share their first 48 bits: the caller takes a block of its own)."""
+def register_sites(first: int, spans: tuple) -> None:
+    """Give ``spans`` the ids from ``first`` on."""
     if len(spans) > SITE_BLOCK:
         raise ValueError("a flow has more than %d call sites" % SITE_BLOCK)
     with _SITES_LOCK:
         for number, span in enumerate(spans):
-            known = _SITES.get(first + number)
-            if known is not None and known != span:
-                return False
-        for number, span in enumerate(spans):
             _SITES[first + number] = span
-    return True
 
 
 def site(site_id: int) -> SourceSpan:

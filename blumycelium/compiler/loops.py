@@ -12,132 +12,122 @@ outer ones joining the lists of the inner ones.
 
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
-from . import branches
-from .cstbuild import OPS, literal, literal_tuple, op
+from . import scan
+from .astbuild import (
+    OPS,
+    branch_function,
+    expression_statement,
+    from_template,
+    lambda_of,
+    literal,
+    literal_tuple,
+    name,
+    op,
+    place,
+    state_plumbing,
+    tuple_of,
+)
 
 
-def convert_for(transformer, original, updated, targets: list[str]) -> list:
-    """A ``for`` statement as a body function and a ``for_stmt`` call."""
+def convert_for(transformer, node: ast.For, loop: tuple) -> list:
+    """A (rewritten) ``for`` statement as a body function and a ``for_stmt``
+    call; ``loop`` is what ``scan.loop_names`` read from it before."""
     transformer.branch_count += 1
     number = transformer.branch_count
     frame = transformer.frames[-1]
-    assigned, grown, carried = branches.loop_names(original)
+    assigned, grown, carried = loop
     names = sorted(n for n in assigned if n in frame["locals"] or n in frame["globals"])
     frame["names"].update(n for n in names if n not in frame["globals"])
     grown = sorted(grown & set(names))
     carried = sorted(carried)
-    site = transformer.scope_site(original) or transformer.site(original.iter)
-    if isinstance(original.target, cst.Name):
+    site = transformer.scope_site(node)
+    at = place(node)
+    targets = scan.loop_target_names(node.target)
+    if isinstance(node.target, ast.Name):
         bind = "%s = __bm_item" % targets[0]
     else:
-        bind = "%s = %s.unpack(__bm_item, %d, %s, %d)" % (
+        bind = "%s = %s.unpack(__bm_item, %d, %d, %d)" % (
             ", ".join(targets),
             OPS,
             len(targets),
             site.value,
-            branches.starred_index(original.target),
+            scan.starred_index(node.target),
         )
-    function = branches.branch_function(
-        "__bm_body_%d" % number,
-        [cst.parse_statement(bind + "\n"), *updated.body.body],
-        names,
-        frame["globals"],
-    )
-    function = function.with_changes(
-        params=cst.Parameters([cst.Param(cst.Name("__bm_item"))])
-    )
-    statements = [function]
-    definitions, state = branches.state_plumbing(number, names, frame["globals"])
+    body = "__bm_body_%d" % number
+    statements = [
+        branch_function(
+            body,
+            [*from_template(bind, at), *node.body],
+            names,
+            frame["globals"],
+            at,
+            params=("__bm_item",),
+        )
+    ]
+    definitions, state = state_plumbing(number, names, frame["globals"], at)
     statements += definitions
     call = op(
         "for_stmt",
-        updated.iter,
-        cst.Name("__bm_body_%d" % number),
+        at,
+        node.iter,
+        name(body, at),
         *state,
-        literal_tuple(carried),
-        literal_tuple(grown),
+        literal_tuple(carried, at),
+        literal_tuple(grown, at),
         site,
     )
-    statements.append(cst.SimpleStatementLine([cst.Expr(call)]))
-    transformer.branch_lines[id(statements[-1])] = transformer.parsed.span(
-        original
-    ).line
-    if updated.orelse is not None:
-        statements += list(updated.orelse.body.body)
-    return statements
+    statements.append(expression_statement(call, at))
+    return statements + node.orelse
 
 
-def convert_comprehension(transformer, updated, pairs: bool, generator: str = ""):
-    """The ``comprehension`` calls of a list (or dict, when ``pairs``)
-    comprehension, or of a generator expression (``generator`` says whether
-    it is a call's only argument, "consumed", or "kept"); None when a clause
-    is not one we convert."""
-    clauses = []
-    node = updated.for_in
-    while node is not None:
-        original, plain = transformer.comp_fors[id(node)]
-        targets = branches.loop_target_names(original.target)
-        if targets is None or original.asynchronous:
-            return None
-        clauses.append((original, plain))
-        node = node.inner_for_in
-    if pairs:
-        expression = cst.Tuple(
-            [cst.Element(updated.key), cst.Element(updated.value)],
-            lpar=[cst.LeftParen()],
-            rpar=[cst.RightParen()],
-        )
-    else:
-        expression = updated.elt
+def convert_comprehension(transformer, node, pairs: bool, generator: str = ""):
+    """The ``comprehension`` calls of a (rewritten) list comprehension (or
+    dict, when ``pairs``), or of a generator expression (``generator`` says
+    whether it is a call's only argument, "consumed", or "kept"); None when
+    a clause is not one we convert."""
+    clauses = node.generators
+    if any(scan.loop_target_names(c.target) is None or c.is_async for c in clauses):
+        return None
+    at = place(node)
+    expression = tuple_of([node.key, node.value], at) if pairs else node.elt
     for depth in reversed(range(len(clauses))):
-        original, plain = clauses[depth]
-        site = transformer.site(original.iter)
-        conditions = [
-            cst.Element(_of_element(original.target, clause.test, site))
-            for clause in plain.ifs
-        ]
+        clause = clauses[depth]
+        iterable = clause.original[0]
+        site = transformer.site(iterable)
+        conditions = [_of_element(clause.target, test, site) for test in clause.ifs]
         expression = op(
             "comprehension",
-            plain.iter,
-            _of_element(original.target, expression, site),
-            cst.Tuple(conditions, lpar=[cst.LeftParen()], rpar=[cst.RightParen()]),
+            place(iterable),
+            clause.iter,
+            _of_element(clause.target, expression, site),
+            tuple_of(conditions, at),
             site,
-            literal(depth < len(clauses) - 1),
-            literal(pairs and depth == 0),
-            literal(generator if depth == 0 else ""),
+            depth < len(clauses) - 1,
+            pairs and depth == 0,
+            generator if depth == 0 else "",
         )
+    for clause in clauses:
+        del clause.original
     return expression
 
 
-def _of_element(target, body, site) -> cst.Lambda:
+def _of_element(target, body: ast.expr, site: ast.Constant) -> ast.Lambda:
     """``lambda x: body``, or for ``a, b``, the element split in two."""
-    if isinstance(target, cst.Name):
-        return _lambda([target.value], body)
-    names = branches.loop_target_names(target)
-    split = cst.Call(
-        _lambda(names, body).with_changes(
-            lpar=[cst.LeftParen()], rpar=[cst.RightParen()]
-        ),
-        [
-            cst.Arg(
-                op(
-                    "unpack",
-                    cst.Name("__bm_item"),
-                    literal(len(names)),
-                    site,
-                    literal(branches.starred_index(target)),
-                ),
-                star="*",
-            )
-        ],
+    at = place(body)
+    names = scan.loop_target_names(target)
+    if isinstance(target, ast.Name):
+        return lambda_of(names, body, at)
+    split = op(
+        "unpack",
+        at,
+        name("__bm_item", at),
+        literal(len(names), at),
+        site,
+        literal(scan.starred_index(target), at),
     )
-    return _lambda(["__bm_item"], split)
-
-
-def _lambda(names: list[str], body) -> cst.Lambda:
-    return cst.Lambda(
-        params=cst.Parameters([cst.Param(cst.Name(name)) for name in names]),
-        body=body,
+    call = ast.Call(
+        lambda_of(names, body, at), [ast.Starred(split, ast.Load(), **at)], [], **at
     )
+    return lambda_of(["__bm_item"], call, at)

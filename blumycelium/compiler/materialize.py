@@ -6,21 +6,22 @@ original closure cells; the function is then built from that code with the
 original globals, closure, defaults and keyword defaults. Closures therefore
 see later changes to the cells they close over, as the eager function does.
 
-Before compiling, every statement is moved to its line in the user's file
-(``RewrittenFlow.line_map``), and the code is compiled under the user's file
-name: a Python error raised by the flow's static code at submit time has a
-traceback that points at the flow's own lines.
+Every node of the rewritten tree stands at the line and column of the code
+it was made from, and the code is compiled under the user's file name: a
+Python error raised by the flow's static code at submit time has a traceback
+that points at the flow's own lines.
 """
 
 from __future__ import annotations
 import __future__
 
 import ast
+import copy
 import types
 
 from ..errors import CompileError
 from . import ops
-from .cstbuild import OPS
+from .astbuild import OPS
 from .deferred import register_rewritten_code
 from .diagnostics import Diagnostic, SourceSpan
 from .rewrite import RewrittenFlow
@@ -35,16 +36,15 @@ for _feature in __future__.all_feature_names:
 
 def materialize(rewritten: RewrittenFlow, original, file: str):
     """Compile ``rewritten`` into a function standing in for ``original``."""
-    tree = ast.parse(rewritten.code)
-    _move_to_original_lines(tree, rewritten.line_map)
-    definition = tree.body[0]
+    definition = rewritten.tree.body[0]
     if isinstance(definition, ast.If):  # the wrapper of source.read_flow_source
         definition = definition.body[0]
+    definition = copy.copy(definition)  # the rewrite stays as it was written
     free_names = original.__code__.co_freevars
     # renamed inside the factory, so that the flow's own name (a flow calling
     # itself, or naming itself) still means the module global, not a closure
     definition.name = _DEFINITION
-    last = max(getattr(node, "end_lineno", 0) or 0 for node in ast.walk(definition))
+    last = definition.end_lineno
     place = {"lineno": last, "end_lineno": last, "col_offset": 0, "end_col_offset": 0}
     factory = ast.FunctionDef(
         name=_FACTORY,
@@ -102,25 +102,6 @@ def materialize(rewritten: RewrittenFlow, original, file: str):
     function.__module__ = original.__module__
     function.__doc__ = original.__doc__
     return function
-
-
-def _move_to_original_lines(tree: ast.Module, line_map: dict[int, int]) -> None:
-    """Shift each statement (and what it holds) to its line in the file."""
-    generated = {
-        id(node): node.lineno for node in ast.walk(tree) if isinstance(node, ast.stmt)
-    }
-    _shift(tree.body, generated, line_map)
-
-
-def _shift(statements: list, generated: dict, line_map: dict) -> None:
-    for statement in statements:
-        target = line_map.get(generated.get(id(statement)))
-        if target is not None and target != statement.lineno:
-            ast.increment_lineno(statement, target - statement.lineno)
-        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
-            children = getattr(statement, field, None)
-            if isinstance(children, list):
-                _shift(children, generated, line_map)
 
 
 def _find_code(code: types.CodeType, name: str) -> types.CodeType:

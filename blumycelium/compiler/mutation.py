@@ -16,77 +16,52 @@ change is fine. Objects the body creates (bound in it) may be changed freely.
 
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
 from ..evaluator import MUTATING_METHODS
-from . import branches
-from .cstbuild import literal, op
+from .astbuild import literal, op, place, tuple_of
 
 
 class MutationGuards:
     """The enclosing ``if``/``for`` statements of the node being rewritten,
     with the names each binds; mixed into the FlowTransformer."""
 
-    def enter_scope(self, node, site: cst.Integer, names: set[str]) -> None:
+    def enter_scope(self, node, site: ast.Constant, names: set[str]) -> None:
         self.scope_sites[id(node)] = site
-        self.scopes.append((site, names, isinstance(node, cst.For)))
+        self.scopes.append((site, names, isinstance(node, ast.For)))
 
     def leave_scope(self, node) -> None:
         if id(node) in self.scope_sites:
             self.scopes.pop()
 
-    def scope_site(self, node) -> cst.Integer | None:
+    def scope_site(self, node) -> ast.Constant | None:
         """The site id registered for this ``if``/``for`` when it was entered."""
         return self.scope_sites.get(id(node))
 
-    def guarded_root(self, value, site, loops_only=False) -> cst.BaseExpression:
+    def guarded_root(self, value, site, loops_only=False) -> ast.expr:
         """``value`` (the object a statement changes), wrapped in ``mutable``
         when it is a name bound outside an enclosing ``if``/``for`` (only a
         ``for`` when ``loops_only``: a branch copies what it changes)."""
-        if not isinstance(value, cst.Name) or not self.scopes:
+        if not isinstance(value, ast.Name) or not self.scopes:
             return value
         outside = [
             s
             for s, names, loop in self.scopes
-            if value.value not in names and (loop or not loops_only)
+            if value.id not in names and (loop or not loops_only)
         ]
         if not outside:
             return value
+        at = place(value)
         return op(
-            "mutable",
-            value,
-            cst.Tuple(
-                [cst.Element(s) for s in outside],
-                lpar=[cst.LeftParen()],
-                rpar=[cst.RightParen()],
-            ),
-            literal(value.value),
-            site,
+            "mutable", at, value, tuple_of(outside, at), literal(value.id, at), site
         )
 
     def guarded_target(self, target, site):
         """``x[k]`` or ``x.a`` as an assignment or ``del`` target, its ``x``
         guarded."""
-        if isinstance(target, (cst.Subscript, cst.Attribute)):
-            return target.with_changes(value=self.guarded_root(target.value, site))
+        if isinstance(target, (ast.Subscript, ast.Attribute)):
+            target.value = self.guarded_root(target.value, site)
         return target
 
-    def is_mutating_method(self, attribute: cst.Attribute) -> bool:
-        return attribute.attr.value in MUTATING_METHODS
-
-
-def if_names(node: cst.If) -> set[str]:
-    """Names an ``if`` chain binds (not counting lists it grows)."""
-    names = branches.bound_names(node.body.body)
-    if isinstance(node.orelse, cst.Else):
-        names |= branches.bound_names(node.orelse.body.body)
-    elif isinstance(node.orelse, cst.If):
-        names |= if_names(node.orelse)
-    return names
-
-
-def for_names(node: cst.For) -> set[str]:
-    """Names a ``for`` binds: its targets and its body's."""
-    return branches.bound_names(node.body.body) | set(
-        branches.loop_target_names(node.target) or ()
-    )
+    def is_mutating_method(self, attribute: ast.Attribute) -> bool:
+        return attribute.attr in MUTATING_METHODS

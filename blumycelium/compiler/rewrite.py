@@ -17,774 +17,676 @@ deferred values. Assignment targets, imports, annotations and ``match``
 patterns are left alone: they are not values. Nested functions and lambdas
 are rewritten too and marked, so calling them with deferred values is fine.
 
-The flow's own ``def`` loses its decorators, annotations and defaults (the
-compiled function takes them from the original one). Each statement of the
-result is recorded with its line in the user's file, so that the compiled code
-can carry the original line numbers (see ``materialize.py``).
+The rewrite works on Python's own syntax tree (``source.parse_flow_tree``):
+the interpreter parses and compiles it in milliseconds, and every node built
+here takes the position of the node it stands for, so the compiled code
+carries the user's lines and columns (see ``materialize.py``). The flow's own
+``def`` loses its decorators, annotations and defaults (the compiled function
+takes them from the original one).
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 from dataclasses import dataclass
 
-import libcst as cst
-
-from . import branches, loops
-from .cstbuild import (
-    OPS,
-    atom,
-    code_with_lines,
-    concatenated_parts,
-    keep_parens,
+from . import scan
+from .astbuild import (
+    assign,
+    branch_function,
+    dead_bindings,
+    expression_statement,
     literal,
+    name,
     op,
-    self_documenting_text,
+    ops_attribute,
+    place,
+    state_plumbing,
     strip_parameters,
     thunk,
-    unescape_fstring_text,
+    tuple_of,
 )
-from .diagnostics import register_sites, site_block
-from .mutation import MutationGuards, for_names, if_names
-from .source import ParsedFlow
+from .diagnostics import new_site_block, register_sites
+from .loops import convert_comprehension, convert_for
+from .mutation import MutationGuards
+from .source import FlowTree
 
 _BINARY = {
-    cst.Add: "+",
-    cst.Subtract: "-",
-    cst.Multiply: "*",
-    cst.Divide: "/",
-    cst.FloorDivide: "//",
-    cst.Modulo: "%",
-    cst.Power: "**",
-    cst.LeftShift: "<<",
-    cst.RightShift: ">>",
-    cst.BitOr: "|",
-    cst.BitXor: "^",
-    cst.BitAnd: "&",
-    cst.MatrixMultiply: "@",
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.Pow: "**",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+    ast.BitAnd: "&",
+    ast.MatMult: "@",
 }
-_AUGMENTED = {
-    cst.AddAssign: "+=",
-    cst.SubtractAssign: "-=",
-    cst.MultiplyAssign: "*=",
-    cst.DivideAssign: "/=",
-    cst.FloorDivideAssign: "//=",
-    cst.ModuloAssign: "%=",
-    cst.PowerAssign: "**=",
-    cst.LeftShiftAssign: "<<=",
-    cst.RightShiftAssign: ">>=",
-    cst.BitOrAssign: "|=",
-    cst.BitXorAssign: "^=",
-    cst.BitAndAssign: "&=",
-    cst.MatrixMultiplyAssign: "@=",
-}
-_UNARY = {cst.Minus: "-", cst.Plus: "+", cst.BitInvert: "~", cst.Not: "not"}
+_UNARY = {ast.USub: "-", ast.UAdd: "+", ast.Invert: "~", ast.Not: "not"}
 _COMPARE = {
-    cst.Equal: "==",
-    cst.NotEqual: "!=",
-    cst.LessThan: "<",
-    cst.LessThanEqual: "<=",
-    cst.GreaterThan: ">",
-    cst.GreaterThanEqual: ">=",
-    cst.In: "in",
-    cst.NotIn: "not in",
-    cst.Is: "is",
-    cst.IsNot: "is not",
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.In: "in",
+    ast.NotIn: "not in",
+    ast.Is: "is",
+    ast.IsNot: "is not",
 }
-_STRING_NODES = (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)
-_LITERAL_NODES = (cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary)
+_GROWING = {"append": "list_append", "extend": "list_extend"}
 
 
 @dataclass
 class RewrittenFlow:
-    """The rewritten ``def`` as code, its statements' lines in the file, and
-    the spans of the call sites its code names by number (ids from
-    ``first_site`` on, in order)."""
+    """The rewritten ``def`` (a module holding it) and the spans of the call
+    sites its code names by number (ids from ``first_site`` on, in order)."""
 
-    code: str
-    line_map: dict[int, int]
+    tree: ast.Module
     first_site: int = 0
     spans: tuple = ()
 
-
-def rewrite_flow(parsed: ParsedFlow, key: str | None = None) -> RewrittenFlow:
-    """Run the rewrite over a parsed (and syntax-checked) flow, its sites in
-    the block ``key`` names (see ``diagnostics.site_block``), registered."""
-    rewritten = _rewritten(parsed, site_block(key))
-    if not register_sites(rewritten.first_site, rewritten.spans):
-        rewritten = _rewritten(parsed, site_block(None))  # a block never taken
-        register_sites(rewritten.first_site, rewritten.spans)
-    return rewritten
+    @functools.cached_property
+    def code(self) -> str:
+        """The rewritten function as text, for debugging."""
+        return ast.unparse(self.tree)
 
 
-def _rewritten(parsed: ParsedFlow, first_site: int) -> RewrittenFlow:
-    transformer = FlowTransformer(parsed, first_site)
-    module = parsed.module.visit(transformer)
-    code, lines = code_with_lines(module, (node for node, _ in transformer.statements))
-    return RewrittenFlow(
-        code, transformer.line_map(lines), first_site, tuple(transformer.spans)
+def rewrite_flow(parsed: FlowTree) -> RewrittenFlow:
+    """Run the rewrite over a parsed (and syntax-checked) flow; its sites are
+    registered under a block of ids of their own."""
+    transformer = FlowTransformer(parsed, new_site_block())
+    transformer.visit_list(parsed.module.body)
+    spans = tuple(transformer.spans)
+    register_sites(transformer.first_site, spans)
+    return RewrittenFlow(parsed.module, transformer.first_site, spans)
+
+
+def is_plain_literal(node: ast.AST) -> bool:
+    """A number, string or bytes written as such (not True, None or ...)."""
+    return (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, (str, bytes, int, float, complex))
+        and not isinstance(node.value, bool)
     )
 
 
-class FlowTransformer(MutationGuards, cst.CSTTransformer):
+class Visitor:
+    """A transformer over ``ast`` that visits only the fields holding nodes
+    (``ast.NodeTransformer`` looks at every field of every node); a
+    ``visit_<Node>`` returns the node's replacement, or a list of statements."""
+
+    _methods: dict = {}
+
+    def visit(self, node: ast.AST):
+        method = self._methods.get(type(node))
+        if method is None:
+            method = getattr(type(self), "visit_" + type(node).__name__, None)
+            method = method or type(self).generic_visit
+            self._methods[type(node)] = method
+        return method(self, node)
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        for field in scan._child_fields(type(node)):
+            value = getattr(node, field, None)
+            if isinstance(value, ast.AST):
+                setattr(node, field, self.visit(value))
+            elif type(value) is list and value:
+                self.visit_list(value)
+        return node
+
+    def visit_list(self, items: list) -> None:
+        result = []
+        for item in items:
+            if isinstance(item, ast.AST):
+                item = self.visit(item)
+                if type(item) is list:
+                    result.extend(item)
+                    continue
+            result.append(item)
+        items[:] = result
+
+
+class FlowTransformer(MutationGuards, Visitor):
     """The rewrite; see the module docstring for what it does to each node."""
 
-    def __init__(self, parsed: ParsedFlow, first_site: int):
-        super().__init__()
+    _methods: dict = {}
+
+    def __init__(self, parsed: FlowTree, first_site: int):
         self.parsed = parsed
+        self.lines = parsed.lines
         self.first_site = first_site
         self.spans: list = []  # the call sites, numbered from first_site
-        self.targets: set[int] = set()
         self.function_depth = 0
-        self.pattern_depth = 0
-        self.statements: list[tuple[cst.CSTNode, int]] = []
-        self.concatenated: set[int] = set()
-        self.elifs: set[int] = set()
         self.frames: list[dict] = []
         self.branch_count = 0
-        self.branch_lines: dict[int, int] = {}
-        self.comp_fors: dict[int, tuple] = {}
         self.scopes: list[tuple] = []  # see mutation.py
-        self.scope_sites: dict[int, cst.Integer] = {}
-        self.consumed_generators: set[int] = set()  # f(x for x in ...)
+        self.scope_sites: dict[int, ast.Constant] = {}
 
     # -- bookkeeping ---------------------------------------------------------------
 
-    def site(self, node: cst.CSTNode) -> cst.Integer:
-        self.spans.append(self.parsed.span(node))
-        return cst.Integer(str(self.first_site + len(self.spans) - 1))
+    def site(self, node: ast.AST, last: ast.AST | None = None) -> ast.Constant:
+        """The id of a new call site at ``node`` (to the end of ``last``)."""
+        self.spans.append(self.parsed.span(node, last))
+        return literal(self.first_site + len(self.spans) - 1, place(node))
 
-    def on_leave(self, original_node, updated_node):
-        result = super().on_leave(original_node, updated_node)
-        if isinstance(result, cst.FlattenSentinel):
-            # the if_stmt or for_stmt call stands for the `if` or the `for`
-            call = next(n for n in result.nodes if id(n) in self.branch_lines)
-            self.statements.append((call.body[0], self.branch_lines[id(call)]))
-        elif isinstance(
-            original_node, (cst.BaseSmallStatement, cst.BaseCompoundStatement)
-        ):
-            line = self.parsed.span(_statement_anchor(original_node)).line
-            self.statements.append((_statement_anchor(result), line))
-        return result
+    def _is_local(self, identifier: str) -> bool:
+        """A name bound by the function being rewritten (so rebinding it there
+        is what the source means); globals and closure names are not."""
+        return bool(self.frames) and identifier in self.frames[-1]["locals"]
 
-    def line_map(self, generated: dict[int, int]) -> dict[int, int]:
-        """Generated line to original line, from each statement's line in the
-        generated code (``generated``, by node id)."""
-        mapping = {}
-        for node, line in self.statements:
-            if id(node) in generated:
-                mapping.setdefault(generated[id(node)], line)
-        return mapping
+    # -- what is not a value -------------------------------------------------------
 
-    def _skip(self) -> bool:
-        return self.pattern_depth > 0
+    def visit_Import(self, node):
+        return node
 
-    # -- what is not a value -----------------------------------------------------
+    def visit_ImportFrom(self, node):
+        return node
 
-    def visit_Import(self, node) -> bool:
-        return False
+    def visit_arg(self, node):
+        return node  # its annotation is not a value of the flow
 
-    def visit_ImportFrom(self, node) -> bool:
-        return False
+    def visit_arguments(self, node):
+        self.visit_list(node.defaults)
+        self.visit_list(node.kw_defaults)
+        return node
 
-    def visit_Annotation(self, node) -> bool:
-        return False
+    def visit_AnnAssign(self, node):
+        node.target = self.visit(node.target)
+        if node.value is not None:
+            node.value = self.visit(node.value)
+        return node
 
-    def visit_MatchCase_pattern(self, node) -> None:
-        self.pattern_depth += 1
+    def visit_match_case(self, node):
+        if node.guard is not None:
+            node.guard = self.visit(node.guard)
+        self.visit_list(node.body)
+        return node
 
-    def leave_MatchCase_pattern(self, node) -> None:
-        self.pattern_depth -= 1
-
-    def _mark_target(self, target: cst.CSTNode) -> None:
-        self.targets.add(id(target))
-        if isinstance(target, (cst.Tuple, cst.List)):
-            for element in target.elements:
-                self._mark_target(element)
-                self._mark_target(element.value)
-        elif isinstance(target, cst.StarredElement):
-            self._mark_target(target.value)
-
-    def visit_AssignTarget(self, node) -> None:
-        self._mark_target(node.target)
-
-    def visit_AnnAssign(self, node) -> None:
-        self._mark_target(node.target)
-
-    def visit_AugAssign(self, node) -> None:
-        self._mark_target(node.target)
-
-    def visit_For(self, node) -> None:
-        self._mark_target(node.target)
+    def visit_Global(self, node):
         if self.frames:
-            self.enter_scope(node, self.site(node.iter), for_names(node))
+            self.frames[-1]["globals"].update(node.names)
+        return node
 
-    def visit_CompFor(self, node) -> None:
-        self._mark_target(node.target)
+    # -- scopes --------------------------------------------------------------------
 
-    def visit_AsName(self, node) -> None:
-        self._mark_target(node.name)
-
-    def visit_Del(self, node) -> None:
-        self._mark_target(node.target)
-
-    def _is_target(self, node) -> bool:
-        return id(node) in self.targets
-
-    # -- scopes ---------------------------------------------------------------------
-
-    def visit_FunctionDef(self, node) -> None:
+    def visit_FunctionDef(self, node):
+        top = self.function_depth == 0
+        if top:
+            node.decorator_list = []
+            node.returns = None
+            strip_parameters(node.args)
+        else:
+            self.visit_list(node.decorator_list)
+            self.visit(node.args)
         self.function_depth += 1
         self.frames.append(
-            {"names": set(), "globals": set(), "locals": branches.local_names(node)}
+            {"names": set(), "globals": set(), "locals": scan.local_names(node)}
         )
-
-    def leave_FunctionDef(self, original_node, updated_node):
+        self.visit_list(node.body)
         self.function_depth -= 1
         frame = self.frames.pop()
+        at = place(node)
         if frame["names"]:
-            body = updated_node.body
-            updated_node = updated_node.with_changes(
-                body=body.with_changes(
-                    body=[*body.body, branches.dead_bindings(frame["names"])]
-                )
-            )
-        if self.function_depth == 0:
-            return updated_node.with_changes(
-                decorators=[],
-                returns=None,
-                params=strip_parameters(updated_node.params),
-            )
-        marker = cst.Decorator(cst.Attribute(cst.Name(OPS), cst.Name("local_function")))
-        return updated_node.with_changes(decorators=[marker, *updated_node.decorators])
+            node.body.append(dead_bindings(frame["names"], at))
+        if not top:
+            node.decorator_list.insert(0, ops_attribute("local_function", at))
+        return node
 
-    def visit_Lambda(self, node) -> None:
+    def visit_Lambda(self, node):
+        self.visit(node.args)
         self.function_depth += 1
-
-    def leave_Lambda(self, original_node, updated_node):
+        node.body = self.visit(node.body)
         self.function_depth -= 1
-        return keep_parens(
-            updated_node,
-            op("local_function", updated_node.with_changes(lpar=[], rpar=[])),
-        )
+        return op("local_function", place(node), node)
 
-    def leave_Return(self, original_node, updated_node):
+    def visit_Return(self, node):
         if self.function_depth != 1:
-            return updated_node
-        value = updated_node.value or cst.Name("None")
-        return updated_node.with_changes(
-            value=op("returned", value, self.site(original_node))
-        )
+            return self.generic_visit(node)
+        at = place(node)
+        value = literal(None, at) if node.value is None else self.visit(node.value)
+        node.value = op("returned", at, value, self.site(node))
+        return node
 
-    # -- operators ------------------------------------------------------------------
+    # -- operators -----------------------------------------------------------------
 
-    def leave_BinaryOperation(self, original_node, updated_node):
-        if self._skip():
-            return updated_node
-        symbol = _BINARY[type(updated_node.operator)]
-        call = op(
-            "binop",
-            updated_node.left,
-            updated_node.right,
-            literal(symbol),
-            self.site(original_node),
-        )
-        return keep_parens(updated_node, call)
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        symbol = _BINARY[type(node.op)]
+        return op("binop", place(node), node.left, node.right, symbol, self.site(node))
 
-    def leave_UnaryOperation(self, original_node, updated_node):
-        if self._skip() or isinstance(updated_node.expression, _LITERAL_NODES):
-            return updated_node
-        symbol = _UNARY[type(updated_node.operator)]
-        call = op(
-            "unop", updated_node.expression, literal(symbol), self.site(original_node)
-        )
-        return keep_parens(updated_node, call)
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        if is_plain_literal(node.operand):
+            return node
+        symbol = _UNARY[type(node.op)]
+        return op("unop", place(node), node.operand, symbol, self.site(node))
 
-    def leave_BooleanOperation(self, original_node, updated_node):
-        symbol = "and" if isinstance(updated_node.operator, cst.And) else "or"
-        call = op(
-            "boolop",
-            updated_node.left,
-            thunk(updated_node.right),
-            literal(symbol),
-            self.site(original_node),
-        )
-        return keep_parens(updated_node, call)
-
-    def leave_Comparison(self, original_node, updated_node):
-        targets = updated_node.comparisons
-        site = self.site(original_node)
-        if len(targets) == 1:
-            call = op(
-                "compare",
-                updated_node.left,
-                targets[0].comparator,
-                literal(_COMPARE[type(targets[0].operator)]),
-                site,
+    def visit_BoolOp(self, node):
+        """``a and b and c`` reads as ``(a and b) and c``, as libcst has it."""
+        symbol = "and" if isinstance(node.op, ast.And) else "or"
+        first = node.values[0]
+        result = self.visit(first)
+        for operand in node.values[1:]:
+            site = self.site(first, operand)
+            result = op(
+                "boolop", place(node), result, thunk(self.visit(operand)), symbol, site
             )
-        else:
-            pairs = [
-                cst.Tuple(
-                    [
-                        cst.Element(literal(_COMPARE[type(t.operator)])),
-                        cst.Element(thunk(t.comparator)),
-                    ]
-                )
-                for t in targets
-            ]
-            call = op("compare_chain", updated_node.left, site, *pairs)
-        return keep_parens(updated_node, call)
+        return result
 
-    def leave_IfExp(self, original_node, updated_node):
-        call = op(
-            "ifexp",
-            updated_node.test,
-            thunk(updated_node.body),
-            thunk(updated_node.orelse),
-            self.site(original_node),
-        )
-        return keep_parens(updated_node, call)
-
-    # -- subscripts, attributes, calls -------------------------------------------
-
-    def leave_Subscript(self, original_node, updated_node):
-        if self._skip() or self._is_target(original_node):
-            return updated_node
-        keys = [self._subscript_key(element) for element in updated_node.slice]
-        if any(key is None for key in keys):
-            return updated_node
-        key = (
-            keys[0] if len(keys) == 1 else cst.Tuple([cst.Element(key) for key in keys])
-        )
-        call = op("getitem", updated_node.value, key, self.site(original_node))
-        return keep_parens(updated_node, call)
-
-    def _subscript_key(self, element: cst.SubscriptElement):
-        index = element.slice
-        if isinstance(index, cst.Index):
-            return None if index.star else index.value
-        parts = [
-            part or cst.Name("None") for part in (index.lower, index.upper, index.step)
+    def visit_Compare(self, node):
+        self.generic_visit(node)
+        at = place(node)
+        site = self.site(node)
+        if len(node.ops) == 1:
+            symbol = _COMPARE[type(node.ops[0])]
+            return op("compare", at, node.left, node.comparators[0], symbol, site)
+        pairs = [
+            tuple_of([literal(_COMPARE[type(o)], at), thunk(c)], at)
+            for o, c in zip(node.ops, node.comparators)
         ]
-        return op("make_slice", *parts)
+        return op("compare_chain", at, node.left, site, *pairs)
 
-    def leave_Attribute(self, original_node, updated_node):
-        if self._skip() or self._is_target(original_node):
-            return updated_node
-        site = self.site(original_node)
-        value = updated_node.value
-        if self.is_mutating_method(original_node):
+    def visit_IfExp(self, node):
+        self.generic_visit(node)
+        return op(
+            "ifexp",
+            place(node),
+            node.test,
+            thunk(node.body),
+            thunk(node.orelse),
+            self.site(node),
+        )
+
+    # -- subscripts, attributes, calls ---------------------------------------------
+
+    def visit_Subscript(self, node):
+        self.generic_visit(node)
+        if not isinstance(node.ctx, ast.Load):
+            return node
+        key = self.subscript_key(node.slice)
+        if key is None:
+            return node
+        return op("getitem", place(node), node.value, key, self.site(node))
+
+    def subscript_key(self, index: ast.expr) -> ast.expr | None:
+        """The key of a (rewritten) subscript, slices made values; None for a
+        starred key, which stays a Python subscript."""
+        if isinstance(index, ast.Slice):
+            return self._slice(index)
+        if isinstance(index, ast.Tuple):
+            if any(isinstance(e, ast.Starred) for e in index.elts):
+                return None
+            index.elts = [
+                self._slice(e) if isinstance(e, ast.Slice) else e for e in index.elts
+            ]
+        return index
+
+    def _slice(self, index: ast.Slice) -> ast.Call:
+        at = place(index)
+        parts = (index.lower, index.upper, index.step)
+        return op("make_slice", at, *(p or literal(None, at) for p in parts))
+
+    def visit_Attribute(self, node):
+        self.generic_visit(node)
+        if not isinstance(node.ctx, ast.Load):
+            return node
+        site = self.site(node)
+        value = node.value
+        if self.is_mutating_method(node):
             value = self.guarded_root(value, site)
-        call = op("attribute", value, literal(updated_node.attr.value), site)
-        return keep_parens(updated_node, call)
+        return op("attribute", place(node), value, node.attr, site)
 
-    def visit_Call(self, node) -> None:
-        if len(node.args) == 1 and isinstance(node.args[0].value, cst.GeneratorExp):
-            self.consumed_generators.add(id(node.args[0].value))
-
-    def leave_Call(self, original_node, updated_node):
-        if self._skip():
-            return updated_node
-        site = self.site(original_node)
-        args = [self._call_argument(arg, site) for arg in updated_node.args]
-        call = op("call", updated_node.func, site)
-        call = call.with_changes(args=[*call.args, *args])
-        return keep_parens(updated_node, call)
-
-    def _call_argument(self, arg: cst.Arg, site: cst.Integer) -> cst.Arg:
-        if arg.star == "*":
-            return arg.with_changes(value=op("iterable", arg.value, site))
-        if arg.star == "**":
-            return arg.with_changes(value=op("mapping", arg.value, site))
-        return arg.with_changes(value=atom(arg.value))
-
-    # -- strings and displays ---------------------------------------------------
-
-    def leave_FormattedString(self, original_node, updated_node):
-        if id(original_node) in self.concatenated:
-            return updated_node  # converted with its whole concatenation
-        site = self.site(original_node)
-        parts = self._fstring_parts(
-            updated_node.parts, original_node.parts, updated_node, site
-        )
-        return keep_parens(updated_node, op("fstring", site, *parts))
-
-    def _fstring_parts(self, parts, originals, owner, site) -> list:
-        """Literal text as str, each replacement field as (value, conversion, spec)."""
-        converted = []
-        for part, original in zip(parts, originals):
-            if isinstance(part, cst.FormattedStringText):
-                converted.append(literal(unescape_fstring_text(part.value, owner)))
-                continue
-            conversion = part.conversion
-            if part.equal is not None:
-                converted.append(literal(self_documenting_text(original)))
-                if conversion is None and part.format_spec is None:
-                    conversion = "r"
-            spec = cst.Name("None")
-            if part.format_spec is not None:
-                spec_parts = self._fstring_parts(
-                    part.format_spec, original.format_spec, owner, site
-                )
-                spec = op("fstring", site, *spec_parts)
-            converted.append(
-                cst.Tuple(
-                    [
-                        cst.Element(atom(part.expression)),
-                        cst.Element(literal(conversion)),
-                        cst.Element(spec),
-                    ]
-                )
-            )
-        return converted
-
-    def visit_ConcatenatedString(self, node) -> None:
-        self.concatenated.update((id(node.left), id(node.right)))
-
-    def leave_ConcatenatedString(self, original_node, updated_node):
-        """Implicit concatenation holding f-strings becomes one f-string call."""
-        if id(original_node) in self.concatenated:
-            return updated_node
-        parts = concatenated_parts(updated_node)
-        if not any(isinstance(part, cst.FormattedString) for part in parts):
-            return updated_node
-        site = self.site(original_node)
-        converted = []
-        for part, original in zip(parts, concatenated_parts(original_node)):
-            if isinstance(part, cst.SimpleString):
-                converted.append(literal(part.evaluated_value))
-            else:
-                converted.extend(
-                    self._fstring_parts(part.parts, original.parts, part, site)
-                )
-        return keep_parens(updated_node, op("fstring", site, *converted))
-
-    def leave_Dict(self, original_node, updated_node):
-        if self._skip() or all(
-            isinstance(element, cst.DictElement)
-            and isinstance(element.key, _LITERAL_NODES + (cst.ConcatenatedString,))
-            for element in updated_node.elements
+    def visit_Call(self, node):
+        arguments = node.args
+        if (
+            len(arguments) == 1
+            and not node.keywords
+            and isinstance(arguments[0], ast.GeneratorExp)
         ):
-            return updated_node
-        items = []
-        for element in updated_node.elements:
-            key = (
-                cst.Attribute(cst.Name(OPS), cst.Name("SPREAD"))
-                if isinstance(element, cst.StarredDictElement)
-                else element.key
-            )
-            items.append(cst.Tuple([cst.Element(key), cst.Element(element.value)]))
-        call = op("dict_display", self.site(original_node), *items)
-        return keep_parens(updated_node, call)
+            arguments[0] = self.visit_GeneratorExp(arguments[0], consumed=True)
+        else:
+            for index, argument in enumerate(arguments):
+                value = argument.value if isinstance(argument, ast.Starred) else None
+                if value is not None:
+                    argument.value = self.visit(value)
+                else:
+                    arguments[index] = self.visit(argument)
+        func = self.visit(node.func)
+        for keyword in node.keywords:
+            keyword.value = self.visit(keyword.value)
+        at = place(node)
+        site = self.site(node)
+        for argument in arguments:
+            if isinstance(argument, ast.Starred):
+                argument.value = op("iterable", at, argument.value, site)
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                keyword.value = op("mapping", at, keyword.value, site)
+        return op("call", at, func, site, *arguments, keywords=node.keywords)
 
-    def leave_StarredElement(self, original_node, updated_node):
-        if self._skip() or self._is_target(original_node):
-            return updated_node
-        return updated_node.with_changes(
-            value=op("iterable", updated_node.value, self.site(original_node))
-        )
+    # -- strings and displays ------------------------------------------------------
 
-    # -- statements -----------------------------------------------------------------
+    def visit_JoinedStr(self, node):
+        site = self.site(node)
+        return op("fstring", place(node), site, *self._fstring_parts(node, site))
 
-    def visit_If(self, node) -> None:
-        if isinstance(node.orelse, cst.If):
-            self.elifs.add(id(node.orelse))
+    def _fstring_parts(self, node: ast.JoinedStr, site) -> list:
+        """Literal text as str, each replacement field as (value, conversion,
+        spec); Python's parser has already expanded ``{x=}``."""
+        at = place(node)
+        parts = []
+        for part in node.values:
+            if isinstance(part, ast.Constant):
+                parts.append(literal(part.value, at))
+                continue
+            conversion = None if part.conversion == -1 else chr(part.conversion)
+            spec = literal(None, at)
+            if part.format_spec is not None:
+                spec_parts = self._fstring_parts(part.format_spec, site)
+                spec = op("fstring", at, site, *spec_parts)
+            value = self.visit(part.value)
+            parts.append(tuple_of([value, literal(conversion, at), spec], at))
+        return parts
+
+    def visit_Dict(self, node):
+        self.generic_visit(node)
+        if all(key is not None and is_plain_literal(key) for key in node.keys):
+            return node
+        at = place(node)
+        items = [
+            tuple_of([ops_attribute("SPREAD", at) if key is None else key, value], at)
+            for key, value in zip(node.keys, node.values)
+        ]
+        return op("dict_display", at, self.site(node), *items)
+
+    def visit_Starred(self, node):
+        self.generic_visit(node)
+        if isinstance(node.ctx, ast.Load):
+            node.value = op("iterable", place(node), node.value, self.site(node))
+        return node
+
+    # -- comprehensions ------------------------------------------------------------
+
+    def visit_ListComp(self, node):
+        return self._comprehension(node, pairs=False)
+
+    def visit_SetComp(self, node):
+        self._visit_clauses(node.generators)
+        node.elt = self.visit(node.elt)
+        self._check_clauses(node.generators)
+        return node
+
+    def visit_GeneratorExp(self, node, consumed: bool = False):
+        generator = "consumed" if consumed else "kept"
+        return self._comprehension(node, pairs=False, generator=generator)
+
+    def visit_DictComp(self, node):
+        return self._comprehension(node, pairs=True)
+
+    def _comprehension(self, node, pairs: bool, generator: str = ""):
+        """Comprehensions in the flow are built by ``comprehension`` calls,
+        which fan out over task results (see ``loops.py``); a clause that
+        cannot fan out leaves a Python comprehension, its iterables and
+        conditions checked."""
+        self._visit_clauses(node.generators)
+        if pairs:
+            node.key = self.visit(node.key)
+            node.value = self.visit(node.value)
+        else:
+            node.elt = self.visit(node.elt)
         if self.frames:
-            self.enter_scope(node, self.site(node.test), if_names(node))
+            converted = convert_comprehension(self, node, pairs, generator)
+            if converted is not None:
+                return converted
+        self._check_clauses(node.generators)
+        return node
 
-    def leave_If(self, original_node, updated_node):
-        self.leave_scope(original_node)
-        if id(original_node) in self.elifs or not self.frames:
-            return updated_node  # converted with its `if`, or the source wrapper
-        converted = self._convert_if(original_node, updated_node)
-        if isinstance(converted, list):
-            return cst.FlattenSentinel(converted)
-        return converted
+    def _visit_clauses(self, clauses: list) -> None:
+        for clause in clauses:
+            clause.original = (clause.iter, list(clause.ifs))
+            clause.iter = self.visit(clause.iter)
+            self.visit_list(clause.ifs)
 
-    def _convert_if(self, original, updated):
-        """Branch functions and an ``if_stmt`` call (see branches.py), or the
-        ``if`` itself with a static-only test when a branch escapes."""
-        escape = branches.chain_escape(original)
+    def _check_clauses(self, clauses: list) -> None:
+        for clause in clauses:
+            iterable, conditions = clause.original
+            del clause.original
+            clause.iter = op(
+                "iterate",
+                place(iterable),
+                clause.iter,
+                self.site(iterable),
+                "comprehension",
+            )
+            clause.ifs = [
+                op("test", place(test), rewritten, self.site(test), "if")
+                for test, rewritten in zip(conditions, clause.ifs)
+            ]
+
+    # -- statements ----------------------------------------------------------------
+
+    def visit_If(self, node):
+        if not self.frames:
+            return self.generic_visit(node)  # the wrapper of source.read_flow_source
+        links = scan.chain(node, self.lines)
+        escape = scan.chain_escape(node, self.lines)
+        names = {id(link): scan.chain_names(link, self.lines) for link in links}
+        tests = {id(link): link.test for link in links}
+        self._visit_chain(links)
         if escape is not None:
-            return self._static_if(original, updated, escape)
+            for link in links:
+                original = tests[id(link)]
+                link.test = op(
+                    "test",
+                    place(original),
+                    link.test,
+                    self.site(original),
+                    "if",
+                    escape,
+                )
+            return node
+        return self._convert_if(links, names, tests)
+
+    def _visit_chain(self, links: list) -> None:
+        """Rewrite the tests and blocks of an if/elif chain, each inside the
+        scope of its ``if`` (see mutation.py)."""
+        for link in links:
+            names = scan.if_names(link, self.lines)
+            self.enter_scope(link, self.site(link.test), names)
+            link.test = self.visit(link.test)
+            self.visit_list(link.body)
+        self.visit_list(links[-1].orelse)
+        for link in reversed(links):
+            self.leave_scope(link)
+
+    def _convert_if(self, links: list, names: dict, tests: dict) -> list:
+        """Branch functions and an ``if_stmt`` call (see branches.py) for the
+        first ``if`` of ``links``, its ``elif``s converted into its else."""
+        link = links[0]
         self.branch_count += 1
         number = self.branch_count
         frame = self.frames[-1]
-        names = sorted(
-            n
-            for n in branches.chain_names(original)
-            if n in frame["locals"] or n in frame["globals"]
+        assigned = sorted(
+            n for n in names[id(link)] if n in frame["locals"] or n in frame["globals"]
         )
-        frame["names"].update(n for n in names if n not in frame["globals"])
-        else_body = []
-        if isinstance(updated.orelse, cst.Else):
-            else_body = list(updated.orelse.body.body)
-        elif isinstance(updated.orelse, cst.If):
-            else_body = self._convert_if(original.orelse, updated.orelse)
-            if not isinstance(else_body, list):
-                else_body = [else_body]
+        frame["names"].update(n for n in assigned if n not in frame["globals"])
+        at = place(link)
+        if len(links) > 1:
+            else_body = self._convert_if(links[1:], names, tests)
+        else:
+            else_body = link.orelse
         globals_ = frame["globals"]
         statements = [
-            branches.branch_function(
-                "__bm_then_%d" % number, list(updated.body.body), names, globals_
-            ),
-            branches.branch_function(
-                "__bm_else_%d" % number, else_body, names, globals_
-            ),
+            branch_function("__bm_then_%d" % number, link.body, assigned, globals_, at),
+            branch_function("__bm_else_%d" % number, else_body, assigned, globals_, at),
         ]
-        definitions, state = branches.state_plumbing(number, names, globals_)
+        definitions, state = state_plumbing(number, assigned, globals_, at)
         statements += definitions
-        call = op(
-            "if_stmt",
-            updated.test,
-            cst.Name("__bm_then_%d" % number),
-            cst.Name("__bm_else_%d" % number),
-            *state,
-            self.scope_site(original) or self.site(original.test),
+        site = self.scope_site(link) or self.site(tests[id(link)])
+        then_, else_ = (
+            name("__bm_then_%d" % number, at),
+            name("__bm_else_%d" % number, at),
         )
-        statements.append(cst.SimpleStatementLine([cst.Expr(call)]))
-        self.branch_lines[id(statements[-1])] = self.parsed.span(original).line
+        call = op("if_stmt", at, link.test, then_, else_, *state, site)
+        statements.append(expression_statement(call, at))
         return statements
 
-    def _static_if(self, original, updated, escape: str):
-        test = op(
-            "test",
-            updated.test,
-            self.site(original.test),
-            literal("if"),
-            literal(escape),
+    def visit_While(self, node):
+        original = node.test
+        self.generic_visit(node)
+        node.test = op("test", place(original), node.test, self.site(original), "while")
+        return node
+
+    def visit_Assert(self, node):
+        original = node.test
+        self.generic_visit(node)
+        node.test = op(
+            "test", place(original), node.test, self.site(original), "assert"
         )
-        orelse = updated.orelse
-        if isinstance(orelse, cst.If):
-            orelse = self._static_if(original.orelse, orelse, escape)
-        return updated.with_changes(test=test, orelse=orelse)
+        return node
 
-    def _is_local(self, name: str) -> bool:
-        """A name bound by the function being rewritten (so rebinding it there
-        is what the source means); globals and closure names are not."""
-        return bool(self.frames) and name in self.frames[-1]["locals"]
-
-    def visit_Global(self, node) -> None:
-        if self.frames:
-            self.frames[-1]["globals"].update(item.name.value for item in node.names)
-
-    def leave_While(self, original_node, updated_node):
-        return updated_node.with_changes(
-            test=op(
-                "test",
-                updated_node.test,
-                self.site(original_node.test),
-                literal("while"),
+    def visit_For(self, node):
+        reason = scan.fan_out_obstacle(node)
+        loop = None if reason is not None else scan.loop_names(node)
+        original = node.iter
+        self.enter_scope(node, self.site(original), scan.for_names(node))
+        node.iter = self.visit(node.iter)
+        self.visit_list(node.body)
+        self.visit_list(node.orelse)
+        self.leave_scope(node)
+        if loop is None or not self.frames:
+            node.iter = op(
+                "iterate", place(original), node.iter, self.site(original), reason or ""
             )
+            return node
+        return convert_for(self, node, loop)
+
+    def visit_Match(self, node):
+        original = node.subject
+        self.generic_visit(node)
+        node.subject = op(
+            "concrete", place(original), node.subject, self.site(original), "`match`"
         )
+        return node
 
-    def leave_Assert(self, original_node, updated_node):
-        return updated_node.with_changes(
-            test=op(
-                "test",
-                updated_node.test,
-                self.site(original_node.test),
-                literal("assert"),
-            )
-        )
-
-    def leave_For(self, original_node, updated_node):
-        self.leave_scope(original_node)
-        reason = branches.fan_out_obstacle(original_node)
-        if reason is not None or not self.frames:
-            return updated_node.with_changes(
-                iter=op(
-                    "iterate",
-                    updated_node.iter,
-                    self.site(original_node.iter),
-                    literal(reason or ""),
-                )
-            )
-        targets = branches.loop_target_names(original_node.target)
-        return cst.FlattenSentinel(
-            loops.convert_for(self, original_node, updated_node, targets)
-        )
-
-    def leave_CompFor(self, original_node, updated_node):
-        ifs = [
-            condition.with_changes(
-                test=op("test", condition.test, self.site(original.test), literal("if"))
-            )
-            for condition, original in zip(updated_node.ifs, original_node.ifs)
-        ]
-        result = updated_node.with_changes(
-            ifs=ifs,
-            iter=op(
-                "iterate",
-                updated_node.iter,
-                self.site(original_node.iter),
-                literal("comprehension"),
-            ),
-        )
-        self.comp_fors[id(result)] = (original_node, updated_node)
-        return result
-
-    def leave_ListComp(self, original_node, updated_node):
-        return self._comprehension(updated_node, pairs=False)
-
-    def leave_GeneratorExp(self, original_node, updated_node):
-        consumed = id(original_node) in self.consumed_generators
-        generator = "consumed" if consumed else "kept"
-        return self._comprehension(updated_node, pairs=False, generator=generator)
-
-    def leave_DictComp(self, original_node, updated_node):
-        return self._comprehension(updated_node, pairs=True)
-
-    def _comprehension(self, updated_node, pairs: bool, generator: str = ""):
-        """Comprehensions in the flow are built by ``comprehension`` calls,
-        which fan out over task results (see ``loops.py``)."""
-        if self._skip() or not self.frames:
-            return updated_node
-        converted = loops.convert_comprehension(self, updated_node, pairs, generator)
-        if converted is None:
-            return updated_node
-        return keep_parens(updated_node, converted)
-
-    def leave_Match(self, original_node, updated_node):
-        return updated_node.with_changes(
-            subject=op(
-                "concrete",
-                updated_node.subject,
-                self.site(original_node.subject),
-                literal("`match`"),
-            )
-        )
-
-    def leave_Expr(self, original_node, updated_node):
+    def visit_Expr(self, node):
         """``name.append(x)`` / ``name.extend(x)`` rebind ``name``, so that a
         branch built on a task result can grow its own copy."""
-        call = original_node.value
+        receiver = _growing_receiver(node.value)
+        if receiver is None or not self._is_local(receiver):
+            return self.generic_visit(node)
+        call = node.value
+        at = place(node)
+        item = self.visit(call.args[0])
+        operation = _GROWING[call.func.attr]
+        return assign(
+            receiver, op(operation, at, name(receiver, at), item, self.site(node)), at
+        )
+
+    def visit_Assign(self, node):
+        converted = self._assign_item(node)
+        if converted is not None:
+            return converted
+        original = node.value
+        self.generic_visit(node)
+        site = self.site(node)
+        node.targets = [self.guarded_target(t, site) for t in node.targets]
+        if any(isinstance(t, (ast.Tuple, ast.List)) for t in node.targets):
+            node.value = op(
+                "iterable", place(original), node.value, self.site(original)
+            )
+        return node
+
+    def _assign_item(self, node) -> ast.Assign | None:
+        """``d[k] = v`` on a local ``d`` rebinds ``d`` to a copy holding the
+        item (see control.with_item); None for any other assignment."""
+        target = node.targets[0] if len(node.targets) == 1 else None
         if not (
-            isinstance(call, cst.Call)
-            and isinstance(call.func, cst.Attribute)
-            and isinstance(call.func.value, cst.Name)
-            and call.func.attr.value in ("append", "extend")
-            and len(call.args) == 1
-            and not call.args[0].keyword
-            and not call.args[0].star
-            and not self._skip()
+            isinstance(target, ast.Subscript)
+            and isinstance(target.value, ast.Name)
+            and self._is_local(target.value.id)
+            and not self._several_keys(target.slice)
         ):
-            return updated_node
-        receiver = call.func.value.value
-        if not self._is_local(receiver):
-            return updated_node
-        item = updated_node.value.args[-1].value
-        operation = "list_append" if call.func.attr.value == "append" else "list_extend"
-        return cst.Assign(
-            targets=[cst.AssignTarget(cst.Name(receiver))],
-            value=op(operation, cst.Name(receiver), item, self.site(original_node)),
+            return None
+        target.slice = self.visit(target.slice)
+        key = self.subscript_key(target.slice)
+        if key is None:
+            return None
+        at = place(node)
+        variable = target.value.id
+        root = self.guarded_root(name(variable, at), self.site(node), loops_only=True)
+        value = self.visit(node.value)
+        return assign(
+            variable, op("with_item", at, root, key, value, self.site(node)), at
         )
 
-    def leave_Assign(self, original_node, updated_node):
-        target = (
-            original_node.targets[0].target if len(original_node.targets) == 1 else None
-        )
-        if (
-            isinstance(target, cst.Subscript)
-            and isinstance(target.value, cst.Name)
-            and len(target.slice) == 1
-            and not self._skip()
-        ):
-            key = self._subscript_key(updated_node.targets[0].target.slice[0])
-            if key is not None and self._is_local(target.value.value):
-                name = target.value.value
-                return cst.Assign(
-                    targets=[cst.AssignTarget(cst.Name(name))],
-                    value=op(
-                        "with_item",
-                        self.guarded_root(
-                            cst.Name(name), self.site(original_node), loops_only=True
-                        ),
-                        key,
-                        updated_node.value,
-                        self.site(original_node),
-                    ),
-                )
-        site = self.site(original_node)
-        updated_node = updated_node.with_changes(
-            targets=[
-                t.with_changes(target=self.guarded_target(t.target, site))
-                for t in updated_node.targets
-            ]
-        )
-        return self._unpacking(original_node, updated_node)
+    def _several_keys(self, index: ast.expr) -> bool:
+        """``x[a, b]`` (a tuple not in parentheses) names several keys."""
+        if not isinstance(index, ast.Tuple):
+            return False
+        line = self.lines[index.lineno - 1]
+        return line[index.col_offset : index.col_offset + 1] != b"("
 
-    def leave_Del(self, original_node, updated_node):
-        site = self.site(original_node)
-        return updated_node.with_changes(
-            target=self.guarded_target(updated_node.target, site)
-        )
+    def visit_Delete(self, node):
+        self.generic_visit(node)
+        site = self.site(node)
+        node.targets = [self.guarded_target(t, site) for t in node.targets]
+        return node
 
-    def _unpacking(self, original_node, updated_node):
-        if not any(
-            isinstance(target.target, (cst.Tuple, cst.List))
-            for target in updated_node.targets
-        ):
-            return updated_node
-        return updated_node.with_changes(
-            value=op("iterable", updated_node.value, self.site(original_node.value))
-        )
-
-    def leave_AugAssign(self, original_node, updated_node):
-        symbol = literal(_AUGMENTED[type(updated_node.operator)])
-        site = self.site(original_node)
-        target = updated_node.target
-        if isinstance(target, cst.Subscript):
-            keys = [self._subscript_key(element) for element in target.slice]
-            if all(key is not None for key in keys):
-                key = (
-                    keys[0]
-                    if len(keys) == 1
-                    else cst.Tuple([cst.Element(key) for key in keys])
-                )
-                return cst.Expr(
-                    op(
-                        "inplace_item",
-                        self.guarded_root(target.value, site),
-                        key,
-                        updated_node.value,
-                        symbol,
-                        site,
-                    )
-                )
-        if isinstance(target, cst.Attribute):
-            return cst.Expr(
-                op(
-                    "inplace_attr",
-                    self.guarded_root(target.value, site),
-                    literal(target.attr.value),
-                    updated_node.value,
-                    symbol,
-                    site,
-                )
+    def visit_AugAssign(self, node):
+        self.generic_visit(node)
+        at = place(node)
+        symbol = _AUGMENTED[type(node.op)]
+        site = self.site(node)
+        target = node.target
+        if isinstance(target, ast.Subscript):
+            key = self.subscript_key(target.slice)
+            if key is not None:
+                root = self.guarded_root(target.value, site)
+                call = op("inplace_item", at, root, key, node.value, symbol, site)
+                return expression_statement(call, at)
+        if isinstance(target, ast.Attribute):
+            root = self.guarded_root(target.value, site)
+            call = op("inplace_attr", at, root, target.attr, node.value, symbol, site)
+            return expression_statement(call, at)
+        if isinstance(target, ast.Name):
+            current = name(target.id, at)
+            return assign(
+                target.id, op("inplace", at, current, node.value, symbol, site), at
             )
-        if isinstance(target, cst.Name):
-            return cst.Assign(
-                targets=[cst.AssignTarget(target)],
-                value=op("inplace", target, updated_node.value, symbol, site),
-            )
-        return updated_node
+        return node
 
-    def _wrap_try_body(self, original_node, updated_node):
-        scope = cst.With(
-            items=[cst.WithItem(op("try_scope", self.site(original_node)))],
-            body=updated_node.body,
-        )
-        return updated_node.with_changes(body=cst.IndentedBlock(body=[scope]))
+    def visit_Try(self, node):
+        self.generic_visit(node)
+        at = place(node)
+        scope = ast.withitem(op("try_scope", at, self.site(node)), None)
+        node.body = [ast.With([scope], node.body, **at)]
+        return node
 
-    def leave_Try(self, original_node, updated_node):
-        return self._wrap_try_body(original_node, updated_node)
-
-    def leave_TryStar(self, original_node, updated_node):
-        return self._wrap_try_body(original_node, updated_node)
+    def visit_TryStar(self, node):
+        return self.visit_Try(node)
 
 
-def _statement_anchor(node: cst.CSTNode) -> cst.CSTNode:
-    """The node whose position is the statement's line as ``ast`` counts it."""
-    if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-        return node.name
-    return node
+_AUGMENTED = {kind: symbol + "=" for kind, symbol in _BINARY.items()}
+
+
+def _growing_receiver(call: ast.expr) -> str | None:
+    """``name`` of a statement ``name.append(x)`` or ``name.extend(x)``."""
+    if not (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and isinstance(call.func.value, ast.Name)
+        and call.func.attr in _GROWING
+        and len(call.args) == 1
+        and not call.keywords
+        and not isinstance(call.args[0], ast.Starred)
+    ):
+        return None
+    return call.func.value.id

@@ -9,6 +9,7 @@ into the line and column the user sees in the editor.
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import inspect
@@ -33,6 +34,7 @@ class FlowSource:
     first_line: int
     indent: int
     text: str
+    raw: str = ""  # the text as it stands in the file, not dedented
 
     @functools.cached_property
     def revision(self) -> str:
@@ -74,6 +76,100 @@ class ParsedFlow:
 
     def span(self, node: cst.CSTNode) -> SourceSpan:
         return self.source.span(self.positions[node])
+
+
+@dataclass
+class FlowTree:
+    """A flow parsed by Python's own parser, for the rewrite: its module,
+    and its lines as bytes (``ast`` counts columns in UTF-8 bytes). The text
+    parsed is the flow as it stands in its file, after blank lines, so that
+    every position in the tree is a position in the file."""
+
+    source: FlowSource
+    module: ast.Module
+    lines: list[bytes]
+
+    @property
+    def function(self) -> ast.AST | None:
+        body = self.module.body
+        first = body[0] if body else None
+        if isinstance(first, ast.If):  # the wrapper of an indented flow
+            first = first.body[0] if first.body else None
+        return first
+
+    def span(self, node: ast.AST, last: ast.AST | None = None) -> SourceSpan:
+        """Where ``node`` (up to the end of ``last``) is in the file."""
+        last = last or node
+        return SourceSpan(
+            self.source.file,
+            node.lineno,
+            self._column(node.lineno, node.col_offset),
+            last.end_lineno,
+            self._column(last.end_lineno, last.end_col_offset),
+            self.source.name,
+        )
+
+    def name_span(self, node: ast.AST) -> SourceSpan:
+        """Where the name of a ``def`` or ``class`` is (``ast`` keeps only
+        where the statement starts)."""
+        text = self.lines[node.lineno - 1]
+        start = text.find(node.name.encode("utf-8"), node.col_offset + 3)
+        start = node.col_offset if start < 0 else start
+        return self._line_span(node.lineno, start, start + len(node.name.encode()))
+
+    def decorator_span(self, node: ast.AST) -> SourceSpan:
+        """Where a decorator is, its ``@`` included."""
+        text = self.lines[node.lineno - 1]
+        start = text.rfind(b"@", 0, node.col_offset + 1)
+        start = node.col_offset if start < 0 else start
+        span = self.span(node)
+        first = self._column(node.lineno, start)
+        return SourceSpan(
+            span.file, span.line, first, span.end_line, span.end_column, span.flow
+        )
+
+    def source_span(self) -> SourceSpan:
+        line = self.source.first_line
+        return self._line_span(line, 0, len(self.lines[line - 1]))
+
+    def _line_span(self, line: int, start: int, end: int) -> SourceSpan:
+        first, last = self._column(line, start), self._column(line, end)
+        return SourceSpan(self.source.file, line, first, line, last, self.source.name)
+
+    def _column(self, line: int, offset: int) -> int:
+        text = self.lines[line - 1]
+        if text.isascii():
+            return offset
+        return len(text[:offset].decode("utf-8", "replace"))
+
+
+def parse_flow_tree(source: FlowSource) -> FlowTree:
+    """Parse the flow text with Python's parser; a syntax error becomes a
+    CompileError (a flow whose module imported has none, except a flow
+    whose text cannot stand alone)."""
+    text = _as_in_file(source)
+    try:
+        module = ast.parse(text, source.file)
+    except SyntaxError as error:
+        line = error.lineno or source.first_line
+        column = max(0, (error.offset or 1) - 1)
+        span = SourceSpan(source.file, line, column, line, column + 1, source.name)
+        raise CompileError([Diagnostic(span, "syntax error: %s" % error.msg)])
+    lines = text.encode("utf-8", "surrogatepass").split(b"\n")
+    return FlowTree(source, module, lines)
+
+
+def _as_in_file(source: FlowSource) -> str:
+    """The flow's text at its lines and columns in the file: after blank
+    lines, and inside an ``if`` when it is indented there."""
+    if source.text.startswith(WRAPPER):
+        first = source.first_line + 1  # first_line is the wrapper's
+    else:
+        first = source.first_line
+    raw = source.raw or source.text
+    if raw[:1].isspace():
+        return "\n" * (first - 2) + WRAPPER + raw
+    return "\n" * (first - 1) + raw
 
 
 WRAPPER = "if True:\n"
@@ -122,9 +218,11 @@ def read_flow_source(function) -> FlowSource:
         # A multi-line string less indented than the def: dedent removed
         # nothing, and the text cannot be dedented without changing it. Parse
         # it inside an `if` instead, keeping every column.
-        return FlowSource(function.__name__, file, first_line - 1, 0, WRAPPER + raw)
+        return FlowSource(
+            function.__name__, file, first_line - 1, 0, WRAPPER + raw, raw
+        )
     indent = _first_indent(raw) - _first_indent(text)
-    return FlowSource(function.__name__, file, first_line, indent, text)
+    return FlowSource(function.__name__, file, first_line, indent, text, raw)
 
 
 def parse_flow(source: FlowSource) -> ParsedFlow:
