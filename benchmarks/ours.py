@@ -105,11 +105,8 @@ def large_value(directory, values: list) -> float:
     return watch.seconds
 
 
-def compile_seconds(directory, lines: int) -> tuple[float, float]:
-    """Seconds to compile a new flow of about ``lines`` lines, and to compile
-    it again as another process would, its rewrite read from the cache."""
-    from blumycelium import compiler
-
+def compile_seconds(directory, lines: int) -> float:
+    """Seconds to compile a new flow of about ``lines`` lines."""
     number = next(_FILES)
     name = "generated_flow_%d" % number
     body = "\n".join(
@@ -133,12 +130,9 @@ def compile_seconds(directory, lines: int) -> tuple[float, float]:
             module = importlib.import_module(name)
             with Stopwatch() as cold:
                 module.mycelium.flow(module.flow)
-            compiler._REWRITES.clear()  # what this process knows, not the disk
-            with Stopwatch() as cached:
-                module.mycelium.flow(module.flow)
     finally:
         sys.path.remove(str(directory))
-    return cold.seconds, cached.seconds
+    return cold.seconds
 
 
 def call_overhead(directory, calls: int) -> tuple[float, float]:

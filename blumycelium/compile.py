@@ -20,8 +20,9 @@ import argparse
 import sys
 
 from .compiler.analysis import analyse_flow
+from .compiler.cstsource import parse_flow
 from .compiler.render import FORMATS, render
-from .compiler.source import parse_flow, read_flow_source
+from .compiler.source import read_flow_source
 from .errors import BlumyceliumError, CompileError
 from .flow import Flow
 from .loading import LoadError, import_module

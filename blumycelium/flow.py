@@ -37,7 +37,8 @@ class Flow:
         self.compiled = None
         self.error: CompileError | None = None
         try:
-            self.compiled = compile_flow(function)
+            with collector_relaxed():  # a compile makes thousands of nodes
+                self.compiled = compile_flow(function)
         except CompileError as error:
             if not is_preview():
                 raise

@@ -289,8 +289,9 @@ _RELAXED_LOCK = threading.Lock()
 
 @contextlib.contextmanager
 def collector_relaxed():
-    """Collect cycles less often while a run's graph, documents and rows are
-    made: they are many small objects that live until the run is written,
+    """Collect cycles less often while a flow's syntax tree, or a run's graph,
+    documents and rows are made: they are many small objects that live until
+    the flow is compiled or the run is written,
     and a collection every 700 of them walks them again and again. Garbage
     of the flow's own code (cycles included) is still collected, every
     RELAXED_THRESHOLD objects; the last call to finish, of all threads,

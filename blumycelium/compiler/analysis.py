@@ -35,18 +35,10 @@ import inspect
 import libcst as cst
 
 from .analysis_values import ValueAnalysis
-from .branches import (
-    FAN_OUT_HINT,
-    FAN_OUT_REFUSALS,
-    IN_PLACE,
-    carried_refusal,
-    chain_escape,
-    fan_out_obstacle,
-    for_names,
-    loop_names,
-)
+from .branches import FAN_OUT_HINT, FAN_OUT_REFUSALS, IN_PLACE, carried_refusal
+from .cstscan import chain_escape, fan_out_obstacle, for_names, loop_names
+from .cstsource import ParsedFlow
 from .diagnostics import Diagnostic
-from .source import ParsedFlow
 from .structure import (
     STATIC,
     Edge,

@@ -12,7 +12,8 @@ import libcst as cst
 from ..evaluator import METHOD_NAMES, MUTATING_METHODS, SAFE_BUILTINS
 from ..expressions import helper_info
 from ..tasks import did_you_mean
-from .branches import loop_target_names, one_branch_refusal
+from .branches import one_branch_refusal
+from .cstscan import loop_target_names
 from .structure import (
     STATIC,
     Flowing,

@@ -2,8 +2,8 @@
 
 The rewrite (``rewrite.py``) works on Python's own syntax tree, which the
 interpreter parses in a few milliseconds and compiles without generating text
-again; the preview reads the libcst tree of the same text (``branches.py``
-holds its questions). Both must answer alike, or a preview would describe a
+again; the preview reads the libcst tree of the same text (``cstscan.py``
+asks it the same questions). Both must answer alike, or a preview would describe a
 flow other than the one that runs: ``tests/test_scan_agreement.py`` asks both
 about every ``if`` and ``for`` of a corpus of flows.
 
@@ -249,7 +249,7 @@ def grown_names(statements) -> set[str]:
 def read_names(node: ast.AST) -> set[str]:
     """Names ``node`` reads (not as plain assignment targets, attributes,
     keywords, parameters or as the receiver of ``append``/``extend``). Other
-    targets count as read, as the preview counts them (``branches.py``)."""
+    targets count as read, as the preview counts them (``cstscan.py``)."""
     names: set[str] = set()
     _reads(node, names)
     return names

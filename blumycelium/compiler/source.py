@@ -1,10 +1,11 @@
-"""Reading a flow's source and parsing it with positions mapped to its file.
+"""Reading a flow's source and parsing it with positions in its file.
 
 A flow is compiled from the text of its ``def`` as it stands in its file
-(``inspect.getsourcelines``). The text is dedented when the flow is defined
-inside a class or function; :class:`FlowSource` keeps the file, the first line
-and the indentation so that every position libcst reports can be turned back
-into the line and column the user sees in the editor.
+(``inspect.getsourcelines``). :class:`FlowSource` keeps the file, the first
+line and the indentation; the rewrite parses the text where it stands in the
+file (:func:`parse_flow_tree`), the preview parses it dedented with libcst
+(``cstsource.py``) and maps every position back to the line and column the
+user sees in the editor.
 """
 
 from __future__ import annotations
@@ -16,10 +17,6 @@ import inspect
 import os
 import textwrap
 from dataclasses import dataclass
-
-import libcst as cst
-from libcst.metadata import CodeRange
-from libcst.metadata.position_provider import PositionProvidingCodegenState
 
 from ..errors import CompileError
 from .diagnostics import Diagnostic, SourceSpan
@@ -46,36 +43,8 @@ class FlowSource:
         )
         return digest.hexdigest()[:20]
 
-    def span(self, code_range: CodeRange) -> SourceSpan:
-        """Map a libcst range (in the dedented text) to the file."""
-        start, end = code_range.start, code_range.end
-        return SourceSpan(
-            self.file,
-            self.first_line + start.line - 1,
-            start.column + self.indent,
-            self.first_line + end.line - 1,
-            end.column + self.indent,
-            self.name,
-        )
-
     def file_line(self, text_line: int) -> int:
         return self.first_line + text_line - 1
-
-
-@dataclass
-class ParsedFlow:
-    """A parsed flow: the module holding its ``def`` and node positions."""
-
-    source: FlowSource
-    module: cst.Module
-    positions: dict
-
-    @property
-    def function(self) -> cst.FunctionDef:
-        return flow_definition(self.module)
-
-    def span(self, node: cst.CSTNode) -> SourceSpan:
-        return self.source.span(self.positions[node])
 
 
 @dataclass
@@ -175,14 +144,6 @@ def _as_in_file(source: FlowSource) -> str:
 WRAPPER = "if True:\n"
 
 
-def flow_definition(module):
-    """The flow's def in a parsed module, inside the wrapper ``if`` if any."""
-    first = module.body[0] if module.body else None
-    if isinstance(first, cst.If) and isinstance(first.body, cst.IndentedBlock):
-        first = first.body.body[0] if first.body.body else None
-    return first
-
-
 def read_flow_source(function) -> FlowSource:
     """Read the source of ``function``; refuse flows that have no file."""
     name = getattr(function, "__qualname__", repr(function))
@@ -223,39 +184,6 @@ def read_flow_source(function) -> FlowSource:
         )
     indent = _first_indent(raw) - _first_indent(text)
     return FlowSource(function.__name__, file, first_line, indent, text, raw)
-
-
-def parse_flow(source: FlowSource) -> ParsedFlow:
-    """Parse the flow text; a syntax error becomes a CompileError."""
-    try:
-        module = cst.parse_module(source.text)
-    except cst.ParserSyntaxError as error:
-        line = source.file_line(error.raw_line)
-        span = SourceSpan(
-            source.file, line, error.raw_column, line, error.raw_column + 1, source.name
-        )
-        raise CompileError([Diagnostic(span, "syntax error: %s" % error.message)])
-    return ParsedFlow(source, module, node_positions(module))
-
-
-class _Positions:
-    """Where libcst's position-recording code generation leaves positions."""
-
-    def __init__(self):
-        self._computed: dict = {}
-
-
-def node_positions(module: cst.Module) -> dict:
-    """Each node's syntactic range (as libcst's PositionProvider gives it),
-    from one code generation, without the metadata machinery's extra walk."""
-    sink = _Positions()
-    state = PositionProvidingCodegenState(
-        default_indent=module.default_indent,
-        default_newline=module.default_newline,
-        provider=sink,
-    )
-    module._codegen(state)
-    return sink._computed
 
 
 def _first_indent(text: str) -> int:

@@ -1,0 +1,119 @@
+"""The rewrite (Python's ast, ``scan.py``) and the preview (libcst,
+``cstscan.py``) must read every ``if`` and ``for`` alike, or the preview
+would describe another flow than the one that runs. Both are asked about
+each ``if`` and ``for`` of a corpus: the project's own modules, demos and
+tests, and every flow written in the tests' strings."""
+
+import ast
+import pathlib
+import textwrap
+
+import libcst as cst
+import pytest
+
+from blumycelium.compiler import cstscan, scan
+from blumycelium.compiler.walk import Walker
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def corpus() -> list[tuple[str, str]]:
+    texts = []
+    for path in sorted(ROOT.glob("*/**/*.py")):
+        if ".venv" in path.parts:
+            continue
+        text = path.read_text()
+        texts.append((str(path.relative_to(ROOT)), text))
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                flow = textwrap.dedent(node.value)
+                if "def " in flow and _parses(flow):
+                    texts.append(("%s:%d" % (path.name, node.lineno), flow))
+    return texts
+
+
+def _parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+        cst.parse_module(text)
+    except (SyntaxError, cst.ParserSyntaxError):
+        return False
+    return True
+
+
+class _Collect(Walker):
+    def __init__(self):
+        self.found = []
+
+    def visit_If(self, node):
+        self.found.append(node)
+
+    def visit_For(self, node):
+        self.found.append(node)
+
+
+def _ast_nodes(module: ast.Module) -> list:
+    found = []
+
+    def walk(node):
+        if isinstance(node, (ast.If, ast.For)):
+            found.append(node)
+        for child in scan.children(node):
+            walk(child)
+
+    walk(module)
+    return found
+
+
+def _cst_answers(node) -> tuple:
+    if isinstance(node, cst.If):
+        return ("if", cstscan.chain_escape(node))
+    assigned, grown, carried = cstscan.loop_names(node)
+    return (
+        "for",
+        cstscan.fan_out_obstacle(node),
+        cstscan.loop_target_names(node.target),
+        cstscan.for_names(node),
+        assigned,
+        grown,
+        carried,
+    )
+
+
+def _ast_answers(node, lines) -> tuple:
+    if isinstance(node, ast.If):
+        return ("if", scan.chain_escape(node, lines))
+    assigned, grown, carried = scan.loop_names(node)
+    return (
+        "for",
+        scan.fan_out_obstacle(node),
+        scan.loop_target_names(node.target),
+        scan.for_names(node),
+        assigned,
+        grown,
+        carried,
+    )
+
+
+TEXTS = corpus()
+
+
+def test_the_corpus_holds_many_ifs_and_fors():
+    count = sum(len(_ast_nodes(ast.parse(text))) for _, text in TEXTS)
+    assert len(TEXTS) > 200 and count > 1000
+
+
+@pytest.mark.parametrize("where,text", TEXTS, ids=[where for where, _ in TEXTS])
+def test_preview_and_rewrite_read_ifs_and_fors_alike(where, text):
+    collect = _Collect()
+    collect.walk(cst.parse_module(text))
+    module = ast.parse(text)
+    lines = text.encode().split(b"\n")
+    nodes = _ast_nodes(module)
+    assert len(nodes) == len(collect.found)
+    for ours, theirs in zip(nodes, collect.found):
+        expected = _cst_answers(theirs)
+        assert _ast_answers(ours, lines) == expected, "%s line %d" % (
+            where,
+            ours.lineno,
+        )
