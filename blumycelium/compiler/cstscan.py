@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from .scan import Questions, loop_names_asked
 from .walk import Walker
 
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
@@ -195,21 +196,6 @@ class _Grown(Walker):
             self.names.add(node.target.value)  # out += [x] grows out too
 
 
-def carried_names(statements, assigned: set[str], grown: set[str]) -> set[str]:
-    """Names a loop body reads before assigning them (the previous iteration's
-    value), and names it assigns only inside compound statements."""
-    carried: set[str] = set()
-    seen: set[str] = set()
-    for statement in statements:
-        carried |= (read_names(statement) & assigned) - seen - grown
-        bound = assigned_names([statement]) - grown
-        if isinstance(statement, cst.SimpleStatementLine):
-            seen |= bound
-        else:
-            carried |= bound - seen
-    return carried
-
-
 def read_names(node) -> set[str]:
     """Names ``node`` reads (not as targets, attributes, keywords or as the
     receiver of ``append``/``extend``)."""
@@ -264,17 +250,8 @@ class _Reads(Walker):
 
 
 def loop_names(node: cst.For) -> tuple[set[str], set[str], set[str]]:
-    """What a ``for`` body assigns (with the loop's target), the lists it
-    grows, and the names it carries from one iteration to the next."""
-    body = list(node.body.body)
-    targets = set(loop_target_names(node.target) or ())
-    assigned = assigned_names(body) | targets
-    grown = grown_names(body) & assigned
-    # the loop binds its targets afresh before each iteration: never carried;
-    # a name only changed in place (out[k] = v) is refused as such, at submit
-    changed_in_place = assigned - bound_names(body) - grown
-    carried = carried_names(body, assigned, grown) - targets - changed_in_place
-    return assigned, grown, carried
+    """``scan.loop_names_asked`` of a ``for`` of libcst's tree."""
+    return loop_names_asked(list(node.body.body), node.target, QUESTIONS)
 
 
 def for_names(node: cst.For) -> set[str]:
@@ -304,3 +281,13 @@ def loop_target_names(target) -> list[str] | None:
             names.append(element.value.value)
         return names
     return None
+
+
+QUESTIONS = Questions(
+    assigned_names,
+    bound_names,
+    grown_names,
+    read_names,
+    lambda statement: isinstance(statement, cst.SimpleStatementLine),
+    loop_target_names,
+)

@@ -539,17 +539,19 @@ class FlowTransformer(MutationGuards, Visitor):
         return statements
 
     def visit_While(self, node):
-        original = node.test
-        self.generic_visit(node)
-        node.test = op("test", place(original), node.test, self.site(original), "while")
-        return node
+        return self._checked(node, "test", "test", "while")
 
     def visit_Assert(self, node):
-        original = node.test
+        return self._checked(node, "test", "test", "assert")
+
+    def _checked(self, node, field: str, check: str, what: str):
+        """The node, its ``field`` (rewritten) handed to ``check`` first."""
+        original = getattr(node, field)
         self.generic_visit(node)
-        node.test = op(
-            "test", place(original), node.test, self.site(original), "assert"
+        value = op(
+            check, place(original), getattr(node, field), self.site(original), what
         )
+        setattr(node, field, value)
         return node
 
     def visit_For(self, node):
@@ -569,12 +571,7 @@ class FlowTransformer(MutationGuards, Visitor):
         return convert_for(self, node, loop)
 
     def visit_Match(self, node):
-        original = node.subject
-        self.generic_visit(node)
-        node.subject = op(
-            "concrete", place(original), node.subject, self.site(original), "`match`"
-        )
-        return node
+        return self._checked(node, "subject", "concrete", "`match`")
 
     def visit_Expr(self, node):
         """``name.append(x)`` / ``name.extend(x)`` rebind ``name``, so that a

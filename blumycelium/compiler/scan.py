@@ -16,6 +16,8 @@ which keeps an ``if`` a Python ``if`` and a ``for`` from fanning out.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
+from dataclasses import dataclass
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -292,47 +294,66 @@ def _named_in(node: ast.AST) -> list[str]:
     return []
 
 
-def carried_names(statements, assigned: set[str], grown: set[str]) -> set[str]:
-    """Names a loop body reads before assigning them (the previous iteration's
-    value), and names it assigns only inside compound statements."""
-    carried: set[str] = set()
-    seen: set[str] = set()
-    for statement in statements:
-        carried |= (read_names(statement) & assigned) - seen - grown
-        bound = assigned_names([statement]) - grown
-        if isinstance(statement, _COMPOUND):
-            carried |= bound - seen
-        else:
-            seen |= bound
-    return carried
-
-
 _COMPOUND = (
     ast.If,
     ast.For,
     ast.AsyncFor,
     ast.While,
     ast.Try,
-    ast.TryStar,
     ast.With,
     ast.AsyncWith,
     ast.FunctionDef,
     ast.AsyncFunctionDef,
     ast.ClassDef,
     ast.Match,
+    *([ast.TryStar] if hasattr(ast, "TryStar") else []),  # Python 3.11+
 )
 
 
-def loop_names(node: ast.For) -> tuple[set[str], set[str], set[str]]:
+@dataclass(frozen=True)
+class Questions:
+    """What a syntax tree answers about its statements, for the reasoning
+    about loops that the rewrite and the preview (``cstscan.py``) share."""
+
+    assigned: Callable  # names statements bind, grown lists included
+    bound: Callable  # names statements bind, grown lists not included
+    grown: Callable  # lists statements grow
+    read: Callable  # names a statement reads
+    simple: Callable  # whether a statement is a simple one (no block)
+    target_names: Callable  # names a loop target binds, or None
+
+
+def loop_names_asked(body: list, target, ask: Questions) -> tuple:
     """What a ``for`` body assigns (with the loop's target), the lists it
     grows, and the names it carries from one iteration to the next."""
-    body = node.body
-    targets = set(loop_target_names(node.target) or ())
-    assigned = assigned_names(body) | targets
-    grown = grown_names(body) & assigned
-    changed_in_place = assigned - bound_names(body) - grown
-    carried = carried_names(body, assigned, grown) - targets - changed_in_place
+    targets = set(ask.target_names(target) or ())
+    assigned = ask.assigned(body) | targets
+    grown = ask.grown(body) & assigned
+    # the loop binds its targets afresh before each iteration: never carried;
+    # a name only changed in place (out[k] = v) is refused as such, at submit
+    changed_in_place = assigned - ask.bound(body) - grown
+    carried = _carried(body, assigned, grown, ask) - targets - changed_in_place
     return assigned, grown, carried
+
+
+def _carried(statements, assigned: set, grown: set, ask: Questions) -> set[str]:
+    """Names a loop body reads before assigning them (the previous iteration's
+    value), and names it assigns only inside compound statements."""
+    carried: set[str] = set()
+    seen: set[str] = set()
+    for statement in statements:
+        carried |= (ask.read(statement) & assigned) - seen - grown
+        bound = ask.assigned([statement]) - grown
+        if ask.simple(statement):
+            seen |= bound
+        else:
+            carried |= bound - seen
+    return carried
+
+
+def loop_names(node: ast.For) -> tuple[set[str], set[str], set[str]]:
+    """``loop_names_asked`` of a ``for`` of Python's tree."""
+    return loop_names_asked(node.body, node.target, QUESTIONS)
 
 
 def fan_out_obstacle(node: ast.For) -> str | None:
@@ -380,3 +401,13 @@ def if_names(node: ast.If, lines: list[bytes]) -> set[str]:
 def for_names(node: ast.For) -> set[str]:
     """Names a ``for`` binds: its targets and its body's."""
     return bound_names(node.body) | set(loop_target_names(node.target) or ())
+
+
+QUESTIONS = Questions(
+    assigned_names,
+    bound_names,
+    grown_names,
+    read_names,
+    lambda statement: not isinstance(statement, _COMPOUND),
+    loop_target_names,
+)

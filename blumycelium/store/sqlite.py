@@ -41,7 +41,7 @@ from .base import (
     UndecidedJob,
 )
 from .sqlite_claims import RUN_CANCELLED, ClaimsMixin, parameter_documents
-from .sqlite_connection import IN_LIST, SQLiteConnections, id_list, int_id
+from .sqlite_connection import IN_LIST, SQLiteConnections, id_list, int_id, numbered
 from .sqlite_expansion import ExpansionMixin
 from .sqlite_recovery import RecoveryMixin
 from .sqlite_rows import (
@@ -282,7 +282,7 @@ class SQLiteBackend(
                 "skips": "?%d * %s" % (count + 1, released),
                 "finished": finished,
             },
-            (*identifiers, int(skipped)),
+            numbered((*identifiers, int(skipped))),
         )
 
     def undecided_jobs(self, limit: int = 50) -> list[UndecidedJob]:

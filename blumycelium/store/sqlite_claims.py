@@ -31,7 +31,7 @@ import time
 
 from ..values import dumps, loads
 from .base import ClaimedJob, Completion, ParameterDocument
-from .sqlite_connection import int_id
+from .sqlite_connection import int_id, numbered
 
 _PROBE = (
     "SELECT 1 FROM jobs WHERE elf_uid = ? AND status = 'ready' AND decided = 1"
@@ -113,7 +113,9 @@ class ClaimsMixin:
             return []
         ids, attempts, values = _fenced([text[:2] for text in texts], 2)
         done = dict(
-            connection.execute(_FINISH % (ids, attempts), (now, *values)).fetchall()
+            connection.execute(
+                _FINISH % (ids, attempts), numbered((now, *values))
+            ).fetchall()
         )
         connection.executemany(
             "INSERT OR REPLACE INTO results VALUES (?, ?, ?)",
@@ -207,7 +209,7 @@ class ClaimsMixin:
         ids, attempts, values = _fenced(
             [(int_id(job_id, "job"), attempt) for job_id, attempt in jobs], 1
         )
-        rows = self._read(_CURRENT % (ids, attempts), values)
+        rows = self._read(_CURRENT % (ids, attempts), numbered(values))
         return {str(row[0]) for row in rows}
 
 
