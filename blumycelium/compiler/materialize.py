@@ -86,8 +86,9 @@ def materialize(rewritten: RewrittenFlow, original, file: str):
             ]
         )
     inner = inner.replace(co_name=original.__name__)
-    if hasattr(inner, "co_qualname"):  # Python 3.11+
-        inner = _requalified(inner, inner.co_qualname, original.__qualname__)
+    inner = _requalified(
+        inner, _FACTORY + ".<locals>." + _DEFINITION, original.__qualname__
+    )
     register_rewritten_code(inner)
     original.__globals__.setdefault(OPS, ops)
     function = types.FunctionType(
@@ -113,12 +114,25 @@ def _find_code(code: types.CodeType, name: str) -> types.CodeType:
 
 def _requalified(code, old: str, new: str):
     """``code`` and the functions nested in it with the qualified name the
-    user wrote (``flow.<locals>.<lambda>``), not the factory's."""
-    constants = tuple(
-        _requalified(c, old, new) if isinstance(c, types.CodeType) else c
-        for c in code.co_consts
-    )
-    name = code.co_qualname
-    if name == old or name.startswith(old + "."):
-        name = new + name[len(old) :]
+    user wrote (``flow.<locals>.<lambda>``), not the factory's: Python 3.11+
+    reads it from ``co_qualname``, 3.10 from a string constant of the code
+    that makes the function."""
+    constants = tuple(_requalified_constant(c, old, new) for c in code.co_consts)
+    if not hasattr(code, "co_qualname"):  # Python 3.10
+        return code.replace(co_consts=constants)
+    name = _renamed(code.co_qualname, old, new)
     return code.replace(co_consts=constants, co_qualname=name)
+
+
+def _requalified_constant(constant, old: str, new: str):
+    if isinstance(constant, types.CodeType):
+        return _requalified(constant, old, new)
+    if isinstance(constant, str):
+        return _renamed(constant, old, new)
+    return constant
+
+
+def _renamed(name: str, old: str, new: str) -> str:
+    if name == old or name.startswith(old + "."):
+        return new + name[len(old) :]
+    return name
