@@ -37,7 +37,7 @@ from ..errors import CompileError
 from .diagnostics import Diagnostic, SourceSpan, site
 from .graph import FlowGraph, GraphBuilder, after
 from .leaks import leaked_name
-from .materialize import materialize
+from .materialize import factory_code, future_flags, materialize
 from .rewrite import RewrittenFlow, rewrite_flow
 from .source import FlowSource, parse_flow_tree, read_flow_source
 from .syntax import check_syntax
@@ -46,7 +46,11 @@ __all__ = ["CompiledFlow", "FlowGraph", "after", "compile_flow"]
 
 logger = logging.getLogger(__name__)
 
-_REWRITES: dict[tuple, RewrittenFlow] = {}
+# The compiled code of each flow, by where it is defined, its text, and the
+# names it closes over and __future__ features it has (the module around it
+# decides those): a flow decorated again, by another mycelium, in a test,
+# is not compiled again. The syntax trees are not kept.
+_COMPILED: dict[tuple, object] = {}
 
 
 @dataclass
@@ -55,7 +59,6 @@ class CompiledFlow:
 
     name: str
     source: FlowSource
-    rewritten: RewrittenFlow
     graph_function: object
     original: object = None
 
@@ -79,8 +82,9 @@ class CompiledFlow:
 
     @property
     def rewritten_source(self) -> str:
-        """The rewritten function, for debugging."""
-        return self.rewritten.code
+        """The rewritten function, for debugging (rewritten again: the call
+        site numbers differ from the compiled function's)."""
+        return _rewritten(self.source).code
 
     def build(self, args: tuple, kwargs: dict) -> FlowGraph:
         """Run the flow at submit time and return the graph it built."""
@@ -148,19 +152,21 @@ class CompiledFlow:
 def compile_flow(function) -> CompiledFlow:
     """Compile ``function`` into a flow; raise CompileError when it is invalid."""
     source = read_flow_source(function)
+    code = function.__code__
     key = (source.file, source.first_line, source.revision)
-    rewritten = _REWRITES.get(key)
-    if rewritten is None:
+    key += (code.co_freevars, future_flags(function))
+    compiled = _COMPILED.get(key)
+    if compiled is None:
         rewritten = _rewritten(source)
-        _REWRITES[key] = rewritten
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "flow %s rewritten for graph building:\n%s",
                 source.name,
                 rewritten.code,
             )
-    graph_function = materialize(rewritten, function, source.file)
-    return CompiledFlow(function.__name__, source, rewritten, graph_function, function)
+        compiled = _COMPILED[key] = factory_code(rewritten, function, source.file)
+    graph_function = materialize(compiled, function)
+    return CompiledFlow(function.__name__, source, graph_function, function)
 
 
 def _rewritten(source: FlowSource) -> RewrittenFlow:

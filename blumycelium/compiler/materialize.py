@@ -16,7 +16,6 @@ from __future__ import annotations
 import __future__
 
 import ast
-import copy
 import types
 
 from ..errors import CompileError
@@ -34,16 +33,21 @@ for _feature in __future__.all_feature_names:
     _FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
 
 
-def materialize(rewritten: RewrittenFlow, original, file: str):
-    """Compile ``rewritten`` into a function standing in for ``original``."""
+def future_flags(function) -> int:
+    """The ``__future__`` features ``function`` was compiled with."""
+    return function.__code__.co_flags & _FUTURE_FLAGS
+
+
+def factory_code(rewritten: RewrittenFlow, original, file: str) -> types.CodeType:
+    """Compile ``rewritten`` into the code of a module defining the factory
+    of the function standing in for ``original`` (see :func:`materialize`)."""
     definition = rewritten.tree.body[0]
     if isinstance(definition, ast.If):  # the wrapper of source.read_flow_source
         definition = definition.body[0]
-    definition = copy.copy(definition)  # the rewrite stays as it was written
     free_names = original.__code__.co_freevars
     # renamed inside the factory, so that the flow's own name (a flow calling
     # itself, or naming itself) still means the module global, not a closure
-    definition.name = _DEFINITION
+    definition.name = _DEFINITION  # the tree is not used again
     last = definition.end_lineno
     place = {"lineno": last, "end_lineno": last, "col_offset": 0, "end_col_offset": 0}
     factory = ast.FunctionDef(
@@ -63,9 +67,9 @@ def materialize(rewritten: RewrittenFlow, original, file: str):
         **dict(place, lineno=min(definition.lineno, last)),
     )
     module = ast.Module(body=[factory], type_ignores=[])
-    flags = original.__code__.co_flags & _FUTURE_FLAGS
+    flags = future_flags(original)
     code = compile(module, file, "exec", flags=flags, dont_inherit=True)
-    inner = _find_code(_find_code(code, _FACTORY), definition.name)
+    inner = _find_code(_find_code(code, _FACTORY), _DEFINITION)
     if inner.co_freevars != free_names:
         raise CompileError(
             [
@@ -85,6 +89,13 @@ def materialize(rewritten: RewrittenFlow, original, file: str):
                 )
             ]
         )
+    return code
+
+
+def materialize(code: types.CodeType, original):
+    """The function standing in for ``original``, from the code
+    :func:`factory_code` compiled for it."""
+    inner = _find_code(_find_code(code, _FACTORY), _DEFINITION)
     inner = inner.replace(co_name=original.__name__)
     inner = _requalified(
         inner, _FACTORY + ".<locals>." + _DEFINITION, original.__qualname__
