@@ -110,15 +110,15 @@ def strip_parameters(arguments: ast.arguments) -> None:
 
 
 def from_template(text: str, at: dict) -> list:
-    """The statements of ``text``, every node of them placed at ``at``."""
+    """The statements of ``text``, every node of them at the start of ``at``
+    (code spanning lines would be reported at its last line)."""
     statements = ast.parse(text).body
+    line, column = at["lineno"], at["col_offset"]
     for statement in statements:
         for node in ast.walk(statement):
             if "lineno" in node._attributes:
-                node.lineno = at["lineno"]
-                node.col_offset = at["col_offset"]
-                node.end_lineno = at["end_lineno"]
-                node.end_col_offset = at["end_col_offset"]
+                node.lineno = node.end_lineno = line
+                node.col_offset = node.end_col_offset = column
     return statements
 
 

@@ -250,8 +250,15 @@ class _Reads(Walker):
 
 
 def loop_names(node: cst.For) -> tuple[set[str], set[str], set[str]]:
-    """``scan.loop_names_asked`` of a ``for`` of libcst's tree."""
-    return loop_names_asked(list(node.body.body), node.target, QUESTIONS)
+    """``scan.loop_names_asked`` of a ``for`` of libcst's tree, each of the
+    statements of a line (``a = 1; b = a``) on its own, as Python runs them."""
+    body = []
+    for statement in node.body.body:
+        if isinstance(statement, cst.SimpleStatementLine):
+            body += statement.body
+        else:
+            body.append(statement)
+    return loop_names_asked(body, node.target, QUESTIONS)
 
 
 def for_names(node: cst.For) -> set[str]:
@@ -288,6 +295,6 @@ QUESTIONS = Questions(
     bound_names,
     grown_names,
     read_names,
-    lambda statement: isinstance(statement, cst.SimpleStatementLine),
+    lambda statement: isinstance(statement, cst.BaseSmallStatement),
     loop_target_names,
 )

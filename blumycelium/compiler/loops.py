@@ -59,7 +59,7 @@ def convert_for(transformer, node: ast.For, loop: tuple) -> list:
     statements = [
         branch_function(
             body,
-            [*from_template(bind, at), *node.body],
+            [*from_template(bind, place(node.target)), *node.body],
             names,
             frame["globals"],
             at,
@@ -99,7 +99,7 @@ def convert_comprehension(transformer, node, pairs: bool, generator: str = ""):
         conditions = [_of_element(clause.target, test, site) for test in clause.ifs]
         expression = op(
             "comprehension",
-            place(iterable),
+            at,
             clause.iter,
             _of_element(clause.target, expression, site),
             tuple_of(conditions, at),

@@ -344,32 +344,31 @@ class FlowTransformer(MutationGuards, Visitor):
         return op("attribute", place(node), value, node.attr, site)
 
     def visit_Call(self, node):
-        arguments = node.args
-        if (
-            len(arguments) == 1
-            and not node.keywords
-            and isinstance(arguments[0], ast.GeneratorExp)
-        ):
-            arguments[0] = self.visit_GeneratorExp(arguments[0], consumed=True)
-        else:
-            for index, argument in enumerate(arguments):
-                value = argument.value if isinstance(argument, ast.Starred) else None
-                if value is not None:
-                    argument.value = self.visit(value)
-                else:
-                    arguments[index] = self.visit(argument)
         func = self.visit(node.func)
-        for keyword in node.keywords:
-            keyword.value = self.visit(keyword.value)
+        consumed = _only_argument(node)
+        for holder in (*node.args, *node.keywords):
+            if isinstance(holder, (ast.Starred, ast.keyword)):
+                holder.value = self._argument(holder.value, consumed)
+        node.args = [
+            a if isinstance(a, ast.Starred) else self._argument(a, consumed)
+            for a in node.args
+        ]
         at = place(node)
         site = self.site(node)
-        for argument in arguments:
+        for argument in node.args:
             if isinstance(argument, ast.Starred):
                 argument.value = op("iterable", at, argument.value, site)
         for keyword in node.keywords:
             if keyword.arg is None:
                 keyword.value = op("mapping", at, keyword.value, site)
-        return op("call", at, func, site, *arguments, keywords=node.keywords)
+        return op("call", at, func, site, *node.args, keywords=node.keywords)
+
+    def _argument(self, value: ast.expr, consumed: ast.expr | None) -> ast.expr:
+        """An argument rewritten; a generator expression that is the call's
+        only argument is consumed by the call (see fanout.comprehension)."""
+        if value is consumed:
+            return self.visit_GeneratorExp(value, consumed=True)
+        return self.visit(value)
 
     # -- strings and displays ------------------------------------------------------
 
@@ -625,11 +624,16 @@ class FlowTransformer(MutationGuards, Visitor):
         )
 
     def _several_keys(self, index: ast.expr) -> bool:
-        """``x[a, b]`` (a tuple not in parentheses) names several keys."""
-        if not isinstance(index, ast.Tuple):
+        """``x[a, b]`` (a tuple not in parentheses) names several keys: a
+        tuple in parentheses ends with one after its last element."""
+        if not isinstance(index, ast.Tuple) or not index.elts:
             return False
-        line = self.lines[index.lineno - 1]
-        return line[index.col_offset : index.col_offset + 1] != b"("
+        last = index.elts[-1]
+        end = (index.end_lineno, index.end_col_offset)
+        if end == (last.end_lineno, last.end_col_offset):
+            return True
+        line = self.lines[index.end_lineno - 1]
+        return line[index.end_col_offset - 1 : index.end_col_offset] != b")"
 
     def visit_Delete(self, node):
         self.generic_visit(node)
@@ -672,6 +676,18 @@ class FlowTransformer(MutationGuards, Visitor):
 
 
 _AUGMENTED = {kind: symbol + "=" for kind, symbol in _BINARY.items()}
+
+
+def _only_argument(call: ast.Call) -> ast.GeneratorExp | None:
+    """The generator expression given as the call's only argument (starred
+    or by keyword too), if it is one."""
+    holders = [*call.args, *call.keywords]
+    if len(holders) != 1:
+        return None
+    value = holders[0]
+    if isinstance(value, (ast.Starred, ast.keyword)):
+        value = value.value
+    return value if isinstance(value, ast.GeneratorExp) else None
 
 
 def _growing_receiver(call: ast.expr) -> str | None:

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import inspect
 import os
+import re
 import textwrap
 from dataclasses import dataclass
 
@@ -80,11 +81,16 @@ class FlowTree:
 
     def name_span(self, node: ast.AST) -> SourceSpan:
         """Where the name of a ``def`` or ``class`` is (``ast`` keeps only
-        where the statement starts)."""
-        text = self.lines[node.lineno - 1]
-        start = text.find(node.name.encode("utf-8"), node.col_offset + 3)
-        start = node.col_offset if start < 0 else start
-        return self._line_span(node.lineno, start, start + len(node.name.encode()))
+        where the statement starts): the word after its keyword."""
+        keyword = "class" if isinstance(node, ast.ClassDef) else "def"
+        text = self.lines[node.lineno - 1].decode("utf-8", "replace")
+        start = self._column(node.lineno, node.col_offset)
+        found = _NAME_AFTER[keyword].search(text, start)
+        if found is None:
+            return self.span(node)
+        first, last = found.span(1)
+        line = node.lineno
+        return SourceSpan(self.source.file, line, first, line, last, self.source.name)
 
     def decorator_span(self, node: ast.AST) -> SourceSpan:
         """Where a decorator is, its ``@`` included."""
@@ -99,17 +105,19 @@ class FlowTree:
 
     def source_span(self) -> SourceSpan:
         line = self.source.first_line
-        return self._line_span(line, 0, len(self.lines[line - 1]))
-
-    def _line_span(self, line: int, start: int, end: int) -> SourceSpan:
-        first, last = self._column(line, start), self._column(line, end)
-        return SourceSpan(self.source.file, line, first, line, last, self.source.name)
+        end = self._column(line, len(self.lines[line - 1]))
+        return SourceSpan(self.source.file, line, 0, line, end, self.source.name)
 
     def _column(self, line: int, offset: int) -> int:
         text = self.lines[line - 1]
         if text.isascii():
             return offset
         return len(text[:offset].decode("utf-8", "replace"))
+
+
+_NAME_AFTER = {
+    keyword: re.compile(r"\b%s\s+(\w+)" % keyword) for keyword in ("def", "class")
+}
 
 
 def parse_flow_tree(source: FlowSource) -> FlowTree:
