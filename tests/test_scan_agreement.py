@@ -16,6 +16,37 @@ from blumycelium.compiler.walk import Walker
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
+# Loops and branches the other texts lack (the corpus takes this string too).
+EDGES = """
+def f(d, ﬁ):
+    x = 0
+    for i in d:
+        x = g(i); y = x + 1
+        fi = ﬁ + i
+    for a, *rest in d:
+        match [a, rest]:
+            case [b, *more] if b:
+                pass
+            case {"k": c, **others}:
+                pass
+        del box[0], tmp
+        with open(a) as handle:
+            pass
+        try:
+            pass
+        except E as error:
+            pass
+    for p in d:
+        if p:
+            q = 1
+        elif p > 1:
+            q = 2
+        else:
+            if p < 0:
+                return q
+    return x
+"""
+
 
 def corpus() -> list[tuple[str, str]]:
     texts = []

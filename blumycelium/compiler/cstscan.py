@@ -7,6 +7,8 @@ about every ``if`` and ``for``: ``tests/test_scan_agreement.py`` checks it.
 
 from __future__ import annotations
 
+import unicodedata
+
 import libcst as cst
 
 from .scan import Questions, loop_names_asked
@@ -15,6 +17,13 @@ from .walk import Walker
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 _LOOPS = (cst.For, cst.While)
 _STORING = frozenset({"append", "extend"})
+
+
+def identifier(name: cst.Name) -> str:
+    """The name as Python reads it: NFKC-normalized (``ﬁ`` is ``fi``), as
+    Python's own tree has it."""
+    value = name.value
+    return value if value.isascii() else unicodedata.normalize("NFKC", value)
 
 
 def escape_in(statements) -> str | None:
@@ -92,7 +101,7 @@ class _AssignedNames(Walker):
 
     def _targets(self, target) -> None:
         if isinstance(target, cst.Name):
-            self.names.add(target.value)
+            self.names.add(identifier(target))
         elif isinstance(target, (cst.Tuple, cst.List)):
             for element in target.elements:
                 self._targets(element.value)
@@ -103,7 +112,7 @@ class _AssignedNames(Walker):
             and isinstance(target, cst.Subscript)
             and isinstance(target.value, cst.Name)
         ):
-            self.names.add(target.value.value)
+            self.names.add(identifier(target.value))
 
     def visit_AssignTarget(self, node) -> None:
         self._targets(node.target)
@@ -126,26 +135,26 @@ class _AssignedNames(Walker):
 
     def visit_MatchAs(self, node) -> None:
         if node.name is not None:
-            self.names.add(node.name.value)
+            self.names.add(identifier(node.name))
 
     def visit_MatchStar(self, node) -> None:
         if node.name is not None:
-            self.names.add(node.name.value)
+            self.names.add(identifier(node.name))
 
     def visit_MatchMapping(self, node) -> None:
         if node.rest is not None:
-            self.names.add(node.rest.value)
+            self.names.add(identifier(node.rest))
 
     def visit_ImportAlias(self, node) -> None:
         if node.asname is None:
             self.names.add(cst.Module([]).code_for_node(node.name).split(".")[0])
 
     def visit_FunctionDef(self, node) -> bool:
-        self.names.add(node.name.value)
+        self.names.add(identifier(node.name))
         return False
 
     def visit_ClassDef(self, node) -> bool:
-        self.names.add(node.name.value)
+        self.names.add(identifier(node.name))
         return False
 
     def visit_Lambda(self, node) -> bool:
@@ -162,7 +171,7 @@ class _AssignedNames(Walker):
             and func.attr.value in _STORING
             and isinstance(func.value, cst.Name)
         ):
-            self.names.add(func.value.value)
+            self.names.add(identifier(func.value))
 
 
 def grown_names(statements) -> set[str]:
@@ -187,13 +196,13 @@ class _Grown(Walker):
             and func.attr.value in _STORING
             and isinstance(func.value, cst.Name)
         ):
-            self.names.add(func.value.value)
+            self.names.add(identifier(func.value))
 
     def visit_AugAssign(self, node) -> None:
         if isinstance(node.operator, cst.AddAssign) and isinstance(
             node.target, cst.Name
         ):
-            self.names.add(node.target.value)  # out += [x] grows out too
+            self.names.add(identifier(node.target))  # out += [x] grows out too
 
 
 def read_names(node) -> set[str]:
@@ -209,7 +218,7 @@ class _Reads(Walker):
         self.names: set[str] = set()
 
     def visit_Name(self, node) -> None:
-        self.names.add(node.value)
+        self.names.add(identifier(node))
 
     def visit_Attribute(self, node) -> bool:
         self.walk(node.value)
@@ -279,13 +288,13 @@ def loop_target_names(target) -> list[str] | None:
     """The names a ``for`` target binds, when it is names only (one of them
     may be starred: ``first, *rest``)."""
     if isinstance(target, cst.Name):
-        return [target.value]
+        return [identifier(target)]
     if isinstance(target, (cst.Tuple, cst.List)):
         names = []
         for element in target.elements:
             if not isinstance(element.value, cst.Name):
                 return None
-            names.append(element.value.value)
+            names.append(identifier(element.value))
         return names
     return None
 
