@@ -42,30 +42,30 @@ def test_statements_joined_by_semicolons_run_in_order_in_a_fan_out(
     assert "carried" not in preview.stdout
 
 
-def test_a_parenthesized_first_key_is_still_one_of_several(load_flows):
-    module = load_flows("""
+def item_in_a_branch(load_flows, key: str):
+    """A flow setting ``d[<key>]`` in a branch on a task result."""
+    return load_flows(
+        """
         @myc.flow
         def f(x):
             s = calc.task_add(x)["sum"]
             d = {}
             if s > 3:
-                d[(1), 2] = s
+                d[%s] = s
             return d
-    """)
+    """
+        % key
+    )
+
+
+def test_a_parenthesized_first_key_is_still_one_of_several(load_flows):
+    module = item_in_a_branch(load_flows, "(1), 2")
     with pytest.raises(CompileError, match="changes 'd' in place inside a branch"):
         module.f.graph(5)
 
 
 def test_one_key_in_parentheses_is_set_on_a_copy_in_a_branch(load_flows):
-    module = load_flows("""
-        @myc.flow
-        def f(x):
-            s = calc.task_add(x)["sum"]
-            d = {}
-            if s > 3:
-                d[(1, 2)] = s
-            return d
-    """)
+    module = item_in_a_branch(load_flows, "(1, 2)")
     assert run_both(module, module.f, 5) == ({(1, 2): 6}, {(1, 2): 6})
     assert run_both(module, module.f, 1) == ({}, {})
 
