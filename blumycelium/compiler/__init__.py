@@ -31,6 +31,8 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import sys
+import threading
 from dataclasses import dataclass
 
 from ..errors import CompileError
@@ -51,6 +53,7 @@ logger = logging.getLogger(__name__)
 # decides those): a flow decorated again, by another mycelium, in a test,
 # is not compiled again. The syntax trees are not kept.
 _COMPILED: dict[tuple, object] = {}
+_COMPILING = threading.RLock()
 
 
 @dataclass
@@ -121,7 +124,7 @@ class CompiledFlow:
         raise CompileError(
             [
                 Diagnostic(
-                    self._def_span(),
+                    self.source.def_span(),
                     "flow %s left a task result in %s, which outlives the flow"
                     " (a global, a variable of an enclosing function, a default"
                     " or an argument); a task result has a value only inside"
@@ -135,18 +138,7 @@ class CompiledFlow:
     def _return_span(self, builder: GraphBuilder) -> SourceSpan:
         if builder.return_site is not None:
             return site(builder.return_site)
-        return self._def_span()
-
-    def _def_span(self) -> SourceSpan:
-        source = self.source
-        return SourceSpan(
-            source.file,
-            source.first_line,
-            source.indent,
-            source.first_line,
-            source.indent + 1,
-            self.name,
-        )
+        return self.source.def_span()
 
 
 def compile_flow(function) -> CompiledFlow:
@@ -155,8 +147,25 @@ def compile_flow(function) -> CompiledFlow:
     code = function.__code__
     key = (source.file, source.first_line, source.revision)
     key += (code.co_freevars, future_flags(function))
-    compiled = _COMPILED.get(key)
-    if compiled is None:
+    with _COMPILING:  # one compile at a time: it changes the recursion limit
+        compiled = _COMPILED.get(key)
+        if compiled is None:
+            compiled = _COMPILED[key] = _compiled(source, function)
+    graph_function = materialize(compiled, function)
+    return CompiledFlow(function.__name__, source, graph_function, function)
+
+
+# Python frames the rewrite may take: each level of an expression takes a few,
+# and Python's own compiler accepts expressions about a thousand levels deep.
+_RECURSION_LIMIT = 4000
+
+
+def _compiled(source: FlowSource, function):
+    """The factory code of ``function``: parsed, checked, rewritten, compiled;
+    an expression nested too deeply for that is a CompileError."""
+    saved = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(saved, _RECURSION_LIMIT))
+    try:
         rewritten = _rewritten(source)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -164,9 +173,13 @@ def compile_flow(function) -> CompiledFlow:
                 source.name,
                 rewritten.code,
             )
-        compiled = _COMPILED[key] = factory_code(rewritten, function, source.file)
-    graph_function = materialize(compiled, function)
-    return CompiledFlow(function.__name__, source, graph_function, function)
+        return factory_code(rewritten, function, source.file)
+    except RecursionError:
+        message = "flow %r nests an expression too deeply to be compiled" % source.name
+        hint = "split the expression into several statements"
+        raise CompileError([Diagnostic(source.def_span(), message, hint)]) from None
+    finally:
+        sys.setrecursionlimit(saved)
 
 
 def _rewritten(source: FlowSource) -> RewrittenFlow:

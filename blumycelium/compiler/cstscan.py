@@ -43,16 +43,19 @@ class _EscapeFinder(Walker):
         if self.found is not None or isinstance(node, _SCOPES):
             return False
         if isinstance(node, _LOOPS):
+            # break and continue in the body leave this loop; in its else
+            # block, they leave the loop around it
             self.loops += 1
+            self.walk(node.body)
+            self.loops -= 1
+            if node.orelse is not None:
+                self.walk(node.orelse)
+            return False
         kind = _escape_kind(node, self.loops)
         if kind is not None:
             self.found = kind
             return False
         return True
-
-    def on_leave(self, original_node) -> None:
-        if isinstance(original_node, _LOOPS):
-            self.loops -= 1
 
 
 def _escape_kind(node, loops: int) -> str | None:

@@ -282,6 +282,8 @@ class LoopFrame:
         self.site_id = site_id
         self.jobs: list[JobNode] = []
         self.failure: dict | None = None  # what building the body raised
+        self.unstorable: dict[str, str] = {}  # names bound to what cannot be
+        # stored, with why (see fanout._template)
 
 
 class Element(Deferred):
@@ -430,6 +432,44 @@ class FailedBranch(Deferred):
 
     def __repr__(self):
         return "<failed branch: %s: %s>" % (type(self.error).__name__, self.error)
+
+
+class LoopOnly(Deferred):
+    """A name a loop over a task result binds to what cannot be stored (a
+    function, a module, an open file): usable in the loop's body, not after
+    it, where its value would be the last element's, read from the run."""
+
+    __slots__ = ("name", "reason", "site_id")
+
+    def __init__(self, name: str, reason: str, site_id: int):
+        self.name = name
+        self.reason = reason
+        self.site_id = site_id
+
+    def jobs(self) -> list:
+        return []
+
+    def refuse(self, need: str = "", hint: str = "", span=None):
+        loop = site(self.site_id)
+        raise FlowError(
+            [
+                Diagnostic(
+                    span or span_from_stack(),
+                    "%r is bound in the loop over a task result at line %d to"
+                    " something that cannot be stored (%s); after the loop"
+                    " its value would be the last element's, which the run"
+                    " must store" % (self.name, loop.line, self.reason),
+                    "bind %r before the loop, or use it only inside the loop"
+                    % self.name,
+                )
+            ]
+        )
+
+    def encode_placeholder(self, encoder: Encoder) -> dict:
+        self.refuse()
+
+    def __repr__(self):
+        return "<%s, usable in its loop only>" % self.name
 
 
 class Unassigned(Deferred):

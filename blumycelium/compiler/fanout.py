@@ -35,7 +35,7 @@ import contextlib
 import sys
 import traceback
 
-from ..errors import CompileError
+from ..errors import CompileError, NotStorableError
 from ..evaluator import unpacked
 from ..values import TAG, Encoder
 from .branches import carried_refusal
@@ -47,6 +47,7 @@ from .deferred import (
     Expr,
     FailedBranch,
     FlowError,
+    LoopOnly,
     Ref,
     Unassigned,
     current_builder,
@@ -57,7 +58,7 @@ from .diagnostics import Diagnostic, site
 from .runtime import _expr, branch_guard, contains_deferred
 
 _GATHER = "__bm_comprehension__"
-_UNUSABLE = (type(UNDEFINED), Unassigned)
+_UNUSABLE = (type(UNDEFINED), Unassigned, LoopOnly)
 
 
 def for_stmt(iterable, body, get_state, set_state, carried, grown, site_id: int):
@@ -90,9 +91,12 @@ def for_stmt(iterable, body, get_state, set_state, carried, grown, site_id: int)
     after = get_state() if get_state else {}
     gather = _fan_out(builder, frame, iterable, before, after, site_id)
     if set_state:
+        unstorable = frame.unstorable  # usable in the loop only
         set_state(
             {
-                name: _after_loop(name, before[name], after[name], gather, site_id)
+                name: LoopOnly(name, unstorable[name], site_id)
+                if name in unstorable
+                else _after_loop(name, before[name], after[name], gather, site_id)
                 for name in before
             }
         )
@@ -386,7 +390,10 @@ def _template(frame, before: dict, after: dict, gather) -> dict:
                 for guard, item, spread in value.items
             ]
         elif value is not before[name] and not isinstance(value, _UNUSABLE):
-            values[name] = encoder.encode(value)
+            try:
+                values[name] = encoder.encode(value)
+            except NotStorableError as error:
+                frame.unstorable[name] = error.reason
     return {
         "loop": frame.id,
         "failure": frame.failure,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import __future__
 
 import ast
+import re
 import types
 
 from ..errors import CompileError
@@ -144,6 +145,11 @@ def _requalified_constant(constant, old: str, new: str):
 
 
 def _renamed(name: str, old: str, new: str) -> str:
+    """``name`` under the flow's own name, without the branch and loop-body
+    functions of the rewrite (``f.<locals>.h``, as Python names it)."""
     if name == old or name.startswith(old + "."):
-        return new + name[len(old) :]
+        return _PLUMBING.sub("", new + name[len(old) :])
     return name
+
+
+_PLUMBING = re.compile(r"__bm_[a-z]+_\d+\.<locals>\.")

@@ -56,12 +56,32 @@ class MutationGuards:
             "mutable", at, value, tuple_of(outside, at), literal(value.id, at), site
         )
 
-    def guarded_target(self, target, site):
-        """``x[k]`` or ``x.a`` as an assignment or ``del`` target, its ``x``
-        guarded."""
-        if isinstance(target, (ast.Subscript, ast.Attribute)):
-            target.value = self.guarded_root(target.value, site)
-        return target
+    def guard_target(self, target, site) -> None:
+        """Guard the name ``x`` an assignment or ``del`` target reaches
+        (``x[k]``, ``x.a.b``, in a tuple of targets too), before the target
+        is rewritten."""
+        if isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self.guard_target(element, site)
+        elif isinstance(target, ast.Starred):
+            self.guard_target(target.value, site)
+        elif isinstance(target, (ast.Subscript, ast.Attribute)):
+            self.guard_chain(target, site)
+
+    def guard_chain(self, node, site) -> None:
+        """Mark the name at the root of ``node`` (``x`` of ``x[k].a``), an
+        object about to be changed, to be guarded when it is rewritten (see
+        :meth:`guarded_name`)."""
+        root = node.value
+        while isinstance(root, (ast.Subscript, ast.Attribute)):
+            root = root.value
+        if isinstance(root, ast.Name) and self.scopes:
+            self.roots[id(root)] = site
+
+    def guarded_name(self, node: ast.Name) -> ast.expr:
+        """A name as rewritten: guarded when :meth:`guard_chain` marked it."""
+        site = self.roots.pop(id(node), None) if self.roots else None
+        return node if site is None else self.guarded_root(node, site)
 
     def is_mutating_method(self, attribute: ast.Attribute) -> bool:
         return attribute.attr in MUTATING_METHODS

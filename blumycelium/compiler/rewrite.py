@@ -168,6 +168,7 @@ class FlowTransformer(MutationGuards, Visitor):
         self.branch_count = 0
         self.scopes: list[tuple] = []  # see mutation.py
         self.scope_sites: dict[int, ast.Constant] = {}
+        self.roots: dict[int, ast.Constant] = {}  # names to guard, see mutation.py
 
     # -- bookkeeping ---------------------------------------------------------------
 
@@ -227,7 +228,12 @@ class FlowTransformer(MutationGuards, Visitor):
             self.visit(node.args)
         self.function_depth += 1
         self.frames.append(
-            {"names": set(), "globals": set(), "locals": scan.local_names(node)}
+            {
+                "names": set(),
+                "globals": set(),
+                "locals": scan.local_names(node)
+                | scan.declared_names(node.body, ast.Nonlocal),
+            }
         )
         self.visit_list(node.body)
         self.function_depth -= 1
@@ -334,18 +340,20 @@ class FlowTransformer(MutationGuards, Visitor):
         return op("make_slice", at, *(p or literal(None, at) for p in parts))
 
     def visit_Attribute(self, node):
-        self.generic_visit(node)
         if not isinstance(node.ctx, ast.Load):
-            return node
+            return self.generic_visit(node)
         site = self.site(node)
-        value = node.value
         if self.is_mutating_method(node):
-            value = self.guarded_root(value, site)
-        return op("attribute", place(node), value, node.attr, site)
+            self.guard_chain(node, site)
+        self.generic_visit(node)
+        return op("attribute", place(node), node.value, node.attr, site)
+
+    def visit_Name(self, node):
+        return self.guarded_name(node)
 
     def visit_Call(self, node):
         func = self.visit(node.func)
-        consumed = _only_argument(node)
+        consumed = _generator_arguments(node)
         for holder in (*node.args, *node.keywords):
             if isinstance(holder, (ast.Starred, ast.keyword)):
                 holder.value = self._argument(holder.value, consumed)
@@ -363,10 +371,10 @@ class FlowTransformer(MutationGuards, Visitor):
                 keyword.value = op("mapping", at, keyword.value, site)
         return op("call", at, func, site, *node.args, keywords=node.keywords)
 
-    def _argument(self, value: ast.expr, consumed: ast.expr | None) -> ast.expr:
-        """An argument rewritten; a generator expression that is the call's
-        only argument is consumed by the call (see fanout.comprehension)."""
-        if value is consumed:
+    def _argument(self, value: ast.expr, consumed: set[int]) -> ast.expr:
+        """An argument rewritten; a generator expression given straight to
+        the call is consumed by it (see fanout.comprehension)."""
+        if id(value) in consumed:
             return self.visit_GeneratorExp(value, consumed=True)
         return self.visit(value)
 
@@ -591,9 +599,10 @@ class FlowTransformer(MutationGuards, Visitor):
         if converted is not None:
             return converted
         original = node.value
-        self.generic_visit(node)
         site = self.site(node)
-        node.targets = [self.guarded_target(t, site) for t in node.targets]
+        for target in node.targets:
+            self.guard_target(target, site)
+        self.generic_visit(node)
         if any(isinstance(t, (ast.Tuple, ast.List)) for t in node.targets):
             node.value = op(
                 "iterable", place(original), node.value, self.site(original)
@@ -609,19 +618,18 @@ class FlowTransformer(MutationGuards, Visitor):
             and isinstance(target.value, ast.Name)
             and self._is_local(target.value.id)
             and not self._several_keys(target.slice)
+            and not isinstance(target.slice, ast.Starred)
         ):
             return None
+        value = self.visit(node.value)  # Python evaluates the value first
         target.slice = self.visit(target.slice)
         key = self.subscript_key(target.slice)
-        if key is None:
-            return None
         at = place(node)
         variable = target.value.id
         root = self.guarded_root(name(variable, at), self.site(node), loops_only=True)
-        value = self.visit(node.value)
-        return assign(
-            variable, op("with_item", at, root, key, value, self.site(node)), at
-        )
+        arguments = {"value": value, "key": key, "site_id": self.site(node)}
+        keywords = [ast.keyword(k, v, **at) for k, v in arguments.items()]
+        return assign(variable, op("with_item", at, root, keywords=keywords), at)
 
     def _several_keys(self, index: ast.expr) -> bool:
         """``x[a, b]`` (a tuple not in parentheses) names several keys: a
@@ -636,25 +644,26 @@ class FlowTransformer(MutationGuards, Visitor):
         return line[index.end_col_offset - 1 : index.end_col_offset] != b")"
 
     def visit_Delete(self, node):
-        self.generic_visit(node)
         site = self.site(node)
-        node.targets = [self.guarded_target(t, site) for t in node.targets]
-        return node
+        for target in node.targets:
+            self.guard_target(target, site)
+        return self.generic_visit(node)
 
     def visit_AugAssign(self, node):
-        self.generic_visit(node)
         at = place(node)
         symbol = _AUGMENTED[type(node.op)]
         site = self.site(node)
         target = node.target
+        self.guard_target(target, site)
+        self.generic_visit(node)
         if isinstance(target, ast.Subscript):
             key = self.subscript_key(target.slice)
             if key is not None:
-                root = self.guarded_root(target.value, site)
+                root = target.value
                 call = op("inplace_item", at, root, key, node.value, symbol, site)
                 return expression_statement(call, at)
         if isinstance(target, ast.Attribute):
-            root = self.guarded_root(target.value, site)
+            root = target.value
             call = op("inplace_attr", at, root, target.attr, node.value, symbol, site)
             return expression_statement(call, at)
         if isinstance(target, ast.Name):
@@ -678,16 +687,17 @@ class FlowTransformer(MutationGuards, Visitor):
 _AUGMENTED = {kind: symbol + "=" for kind, symbol in _BINARY.items()}
 
 
-def _only_argument(call: ast.Call) -> ast.GeneratorExp | None:
-    """The generator expression given as the call's only argument (starred
-    or by keyword too), if it is one."""
-    holders = [*call.args, *call.keywords]
-    if len(holders) != 1:
-        return None
-    value = holders[0]
-    if isinstance(value, (ast.Starred, ast.keyword)):
-        value = value.value
-    return value if isinstance(value, ast.GeneratorExp) else None
+def _generator_arguments(call: ast.Call) -> set[int]:
+    """Ids of the generator expressions given straight to the call, as
+    arguments, starred or by keyword."""
+    consumed = set()
+    for holder in (*call.args, *call.keywords):
+        value = (
+            holder.value if isinstance(holder, (ast.Starred, ast.keyword)) else holder
+        )
+        if isinstance(value, ast.GeneratorExp):
+            consumed.add(id(value))
+    return consumed
 
 
 def _growing_receiver(call: ast.expr) -> str | None:

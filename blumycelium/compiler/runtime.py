@@ -37,8 +37,10 @@ from .deferred import (
     FailedBranch,
     FlowError,
     HelperRef,
+    LoopOnly,
     NeedsConcreteValue,
     TaskResult,
+    Unassigned,
     current_builder,
 )
 from .diagnostics import Diagnostic, site
@@ -583,6 +585,9 @@ def _call_builtin(name, function, args, kwargs, site_id: int):
         # zip() and enumerate() of values known now stay lazy, as in Python:
         # their items may hold task results and flow on as such
         return within(site_id, function, args, kwargs)
+    if name in _DECIDING and len(args) == 1 and not kwargs:
+        if isinstance(args[0], _LAZY_ITERATORS):
+            return _short_circuit(name, function, args[0], site_id)
     args = _materialized(args)
     if not _has_deferred(args, kwargs):
         return within(site_id, function, args, kwargs)
@@ -595,6 +600,24 @@ def _call_builtin(name, function, args, kwargs, site_id: int):
             pass
     target = Expr(ast.Name(name, ast.Load()), {}, site_id)
     return _call_expr(target, args, kwargs, site_id)
+
+
+# any() and all() stop at the first element that decides, as in Python.
+_DECIDING = {"any": True, "all": False}
+
+
+def _short_circuit(name, function, iterator, site_id: int):
+    """``any``/``all`` of a lazy iterator: its elements are taken one by one
+    until a value known now decides; from a task result on, the rest are
+    taken too, and the answer is an expression node over them."""
+    deciding = _DECIDING[name]
+    for item in iterator:
+        if contains_deferred(item):
+            rest = [item, *iterator]
+            return _call_builtin(name, function, [rest], {}, site_id)
+        if bool(item) is deciding:
+            return deciding
+    return not deciding
 
 
 def _call_with_deferred(function, args, kwargs, site_id: int):
@@ -706,6 +729,8 @@ def _needs_now(
     site_id: int, value, need: str, extra: str = "", hint: str = ""
 ) -> NeedsConcreteValue:
     span = site(site_id)
+    if isinstance(value, (Unassigned, LoopOnly)):
+        value.refuse(span=span)  # a name that has no value here, said so
     return NeedsConcreteValue(
         span,
         "%s needs the value of `%s` at submit time, but it is %s, known only"

@@ -53,10 +53,11 @@ def _child_fields(kind: type) -> tuple[str, ...]:
 # -- what leaves a block -----------------------------------------------------------
 
 
-def escape_in(statements) -> str | None:
-    """The first statement kind that leaves the block, or None."""
+def escape_in(statements, loops: int = 0) -> str | None:
+    """The first statement kind that leaves the block (inside ``loops``
+    loops of its own), or None."""
     for statement in statements:
-        found = _escape(statement, 0)
+        found = _escape(statement, loops)
         if found is not None:
             return found
     return None
@@ -69,7 +70,9 @@ def _escape(node: ast.AST, loops: int) -> str | None:
     if kind is not None:
         return kind
     if isinstance(node, _LOOPS):
-        loops += 1
+        # break and continue in the body leave this loop; in its else block,
+        # they leave the loop around it
+        return escape_in(node.body, loops + 1) or escape_in(node.orelse, loops)
     for child in children(node):
         found = _escape(child, loops)
         if found is not None:
@@ -212,13 +215,14 @@ def local_names(function: ast.FunctionDef) -> set[str]:
     return names - declared_names(function.body)
 
 
-def declared_names(statements) -> set[str]:
-    """Names declared ``global`` or ``nonlocal`` (outside nested scopes)."""
+def declared_names(statements, kinds=(ast.Global, ast.Nonlocal)) -> set[str]:
+    """Names declared ``global`` or ``nonlocal`` (outside nested scopes), or
+    only by the declarations of ``kinds``."""
     names: set[str] = set()
     pending = list(statements)
     while pending:
         node = pending.pop()
-        if isinstance(node, (ast.Global, ast.Nonlocal)):
+        if isinstance(node, kinds):
             names.update(node.names)
         elif not isinstance(node, _SCOPES):
             pending.extend(children(node))

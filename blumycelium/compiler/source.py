@@ -44,6 +44,19 @@ class FlowSource:
         )
         return digest.hexdigest()[:20]
 
+    @property
+    def line(self) -> int:
+        """The flow's first line in its file (``first_line`` is the line
+        before it when the text is parsed inside a wrapper ``if``)."""
+        return self.first_line + 1 if self.text.startswith(WRAPPER) else self.first_line
+
+    def def_span(self) -> SourceSpan:
+        """Where the flow begins in its file: one character."""
+        column = _first_indent(self.raw) if self.raw else self.indent
+        return SourceSpan(
+            self.file, self.line, column, self.line, column + 1, self.name
+        )
+
     def file_line(self, text_line: int) -> int:
         return self.first_line + text_line - 1
 
@@ -139,10 +152,7 @@ def parse_flow_tree(source: FlowSource) -> FlowTree:
 def _as_in_file(source: FlowSource) -> str:
     """The flow's text at its lines and columns in the file: after blank
     lines, and inside an ``if`` when it is indented there."""
-    if source.text.startswith(WRAPPER):
-        first = source.first_line + 1  # first_line is the wrapper's
-    else:
-        first = source.first_line
+    first = source.line
     raw = source.raw or source.text
     if raw[:1].isspace():
         return "\n" * (first - 2) + WRAPPER + raw
@@ -159,7 +169,7 @@ def read_flow_source(function) -> FlowSource:
         raise CompileError(
             [
                 Diagnostic(
-                    SourceSpan(_file_of(function), 0, 0, 0, 0, name),
+                    _place_of(function, name),
                     "a flow must be a function defined with def, found %s"
                     % type(function).__name__,
                     "put the flow decorator on the def itself, with no other decorator",
@@ -173,7 +183,7 @@ def read_flow_source(function) -> FlowSource:
         raise CompileError(
             [
                 Diagnostic(
-                    SourceSpan(_file_of(function), 0, 0, 0, 0, name),
+                    _place_of(function, name),
                     "the source of flow %r cannot be read (%s)" % (name, error),
                     "define flows in a .py file: a flow is compiled from its"
                     " source, which the interactive prompt and exec() do not"
@@ -201,6 +211,15 @@ def _first_indent(text: str) -> int:
     return 0
 
 
-def _file_of(function) -> str:
-    code = getattr(function, "__code__", None)
-    return code.co_filename if code else "<unknown>"
+def _place_of(function, name: str) -> SourceSpan:
+    """Where ``function`` (or the function it wraps) is defined, as far as
+    its code tells."""
+    try:
+        inner = inspect.unwrap(function)
+    except ValueError:  # a cycle of __wrapped__
+        inner = function
+    code = getattr(inner, "__code__", None)
+    if code is None:
+        return SourceSpan("<unknown>", 0, 0, 0, 0, name)
+    line = code.co_firstlineno
+    return SourceSpan(code.co_filename, line, 0, line, 1, name)

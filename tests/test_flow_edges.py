@@ -1,0 +1,198 @@
+"""Valid Python a new user wrote in flows, that the compiler once got wrong:
+each now does what the eager function does, or is refused at its line."""
+
+import functools
+
+import pytest
+
+from blumycelium import CompileError
+from tests.conftest import PRELUDE_LINES, run_both
+
+
+def test_break_in_an_inner_loop_s_else_leaves_the_outer_loop(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(x):
+            out = []
+            for i in range(x):
+                out.append(i)
+                for j in range(2):
+                    pass
+                else:
+                    break
+            return out
+    """)
+    assert module.f.eager(3) == [0]
+    assert run_both(module, module.f, 3) == ([0], [0])
+
+
+def test_nonlocal_names_assigned_in_branches_and_loops(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(x):
+            total = 0
+            def add():
+                nonlocal total
+                for i in range(x):
+                    total += i
+                if x > 1:
+                    total = total * 10
+            add()
+            return calc.task_add(total)["sum"]
+    """)
+    assert run_both(module, module.f, 4) == (61, 61)
+
+
+def test_an_expression_too_deep_to_compile_is_a_compile_error(load_flows):
+    terms = " + ".join(["x"] * 1400)
+    with pytest.raises(CompileError) as caught:
+        load_flows("\n@myc.flow\ndef f(x):\n    return %s\n" % terms)
+    text = str(caught.value)
+    assert "flow 'f' nests an expression too deeply to be compiled" in text
+    assert caught.value.diagnostics[0].span.line == PRELUDE_LINES + 2
+
+
+def test_a_long_sum_compiles(load_flows):
+    terms = " + ".join(["x"] * 400)
+    module = load_flows(
+        "\n@myc.flow\ndef f(x):\n    return calc.task_add(%s)['sum']\n" % terms
+    )
+    assert run_both(module, module.f, 1) == (401, 401)
+
+
+@pytest.mark.parametrize(
+    "statement,name",
+    [
+        ("ns.inner.count += 1", "ns"),
+        ("d['a'].append(w)", "d"),
+        ("d['a']['b'] = w", "d"),
+        ("box[0], t = w, 1", "box"),
+    ],
+)
+def test_changes_in_place_through_a_chain_in_a_loop_over_a_result_are_refused(
+    load_flows, statement, name
+):
+    module = load_flows(
+        """
+        import types
+        @myc.flow
+        def f(text):
+            ns = types.SimpleNamespace(inner=types.SimpleNamespace(count=0))
+            d = {"a": {"b": 0}}
+            box = [0, 1]
+            for w in words.task_split(text)["words"]:
+                %s
+            return 1
+    """
+        % statement
+    )
+    with pytest.raises(CompileError) as caught:
+        module.f.graph("a b")
+    text = str(caught.value)
+    assert "this changes %r in place inside a loop over a task result" % name in text
+    assert caught.value.diagnostics[0].span.line == PRELUDE_LINES + 9
+
+
+def test_changes_through_a_chain_in_a_static_loop_run(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(x):
+            d = {"a": []}
+            for w in range(x):
+                d["a"].append(w)
+            d["a"][0] = calc.task_add(x)["sum"]
+            return d
+    """)
+    assert run_both(module, module.f, 3) == ({"a": [4, 1, 2]}, {"a": [4, 1, 2]})
+
+
+def test_any_and_all_stop_at_the_element_that_decides(load_flows):
+    module = load_flows("""
+        import itertools
+        seen = []
+        def check(v):
+            seen.append(v)
+            return v > 2
+        @myc.flow
+        def f(x):
+            seen.clear()
+            found = any(v > x for v in itertools.count())
+            first = any(check(v) for v in range(10))
+            return found, first, len(seen), all(v < 3 for v in range(5))
+    """)
+    assert module.f.graph(5).result == {
+        "__bm__": "tuple",
+        "items": [True, True, 4, False],
+    }
+
+
+def test_any_over_a_task_result_is_decided_by_the_run(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            found = words.task_split(text)["words"]
+            return any(w == "b" for w in found), max((len(w) for w in found), default=0)
+    """)
+    assert run_both(module, module.f, "a bb") == ((False, 2), (False, 2))
+    assert run_both(module, module.f, "a b") == ((True, 1), (True, 1))
+
+
+def test_a_function_defined_in_a_loop_over_a_result_is_usable_in_it(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            out = []
+            for w in words.task_split(text)["words"]:
+                def shout(v):
+                    return v + "!"
+                out.append(shout(w))
+            return out
+    """)
+    assert run_both(module, module.f, "a b") == (["a!", "b!"], ["a!", "b!"])
+
+
+def test_a_function_defined_in_a_loop_over_a_result_is_refused_after_it(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            for w in words.task_split(text)["words"]:
+                def shout(v):
+                    return v + "!"
+            return shout("x")
+    """)
+    with pytest.raises(CompileError) as caught:
+        module.f.graph("a b")
+    text = str(caught.value)
+    assert "'shout' is bound in the loop over a task result at line" in text, text
+    assert "function 'f.<locals>.shout' is not storable" in text, text
+    assert caught.value.diagnostics[0].span.line == PRELUDE_LINES + 7
+
+
+def test_an_item_assignment_evaluates_its_value_first(load_flows):
+    module = load_flows("""
+        log = []
+        def note(v):
+            log.append(v)
+            return v
+        @myc.flow
+        def f(x):
+            log.clear()
+            d = {}
+            d[note("key")] = note("value")
+            return d, list(log)
+    """)
+    assert module.f.eager(1) == ({"key": "value"}, ["value", "key"])
+    assert run_both(module, module.f, 1)[0] == ({"key": "value"}, ["value", "key"])
+
+
+def test_a_flow_over_a_wrapped_function_is_refused_at_its_def(myc):
+    with pytest.raises(CompileError) as caught:
+
+        @myc.flow
+        @functools.lru_cache(maxsize=8)
+        def f(x):
+            return x
+
+    span = caught.value.diagnostics[0].span
+    assert span.file == __file__
+    assert span.line > 0
