@@ -196,3 +196,15 @@ def test_a_flow_over_a_wrapped_function_is_refused_at_its_def(myc):
     span = caught.value.diagnostics[0].span
     assert span.file == __file__
     assert span.line > 0
+
+
+def test_an_expression_node_too_deep_to_store_is_refused_at_its_line(load_flows):
+    terms = " + ".join(["r"] + ["x"] * 600)
+    module = load_flows(
+        "\n@myc.flow\ndef f(x):\n    r = calc.task_add(x)['sum']\n    return %s\n"
+        % terms
+    )
+    with pytest.raises(CompileError) as caught:
+        module.f.graph(1)
+    assert "nests too deeply to be stored as an expression node" in str(caught.value)
+    assert caught.value.diagnostics[0].span.line == PRELUDE_LINES + 5

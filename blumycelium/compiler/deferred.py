@@ -434,71 +434,61 @@ class FailedBranch(Deferred):
         return "<failed branch: %s: %s>" % (type(self.error).__name__, self.error)
 
 
-class LoopOnly(Deferred):
-    """A name a loop over a task result binds to what cannot be stored (a
-    function, a module, an open file): usable in the loop's body, not after
-    it, where its value would be the last element's, read from the run."""
+class NoValue(Deferred):
+    """A name that has no value where it is used, refused there with why
+    (:meth:`explanation`: message and hint)."""
 
-    __slots__ = ("name", "reason", "site_id")
+    __slots__ = ("name", "detail", "site_id")
 
-    def __init__(self, name: str, reason: str, site_id: int):
+    def __init__(self, name: str, detail: str, site_id: int):
         self.name = name
-        self.reason = reason
+        self.detail = detail
         self.site_id = site_id
 
     def jobs(self) -> list:
         return []
 
+    def explanation(self) -> tuple[str, str]:
+        raise NotImplementedError
+
     def refuse(self, need: str = "", hint: str = "", span=None):
-        loop = site(self.site_id)
-        raise FlowError(
-            [
-                Diagnostic(
-                    span or span_from_stack(),
-                    "%r is bound in the loop over a task result at line %d to"
-                    " something that cannot be stored (%s); after the loop"
-                    " its value would be the last element's, which the run"
-                    " must store" % (self.name, loop.line, self.reason),
-                    "bind %r before the loop, or use it only inside the loop"
-                    % self.name,
-                )
-            ]
-        )
+        diagnostic = Diagnostic(span or span_from_stack(), *self.explanation())
+        raise FlowError([diagnostic])
 
     def encode_placeholder(self, encoder: Encoder) -> dict:
         self.refuse()
+
+
+class LoopOnly(NoValue):
+    """A name a loop over a task result binds to what cannot be stored (a
+    function, a module, an open file; ``detail`` says which): usable in the
+    loop's body, not after it, where its value would be the last element's,
+    read from the run."""
+
+    __slots__ = ()
+
+    def explanation(self) -> tuple[str, str]:
+        return (
+            "%r is bound in the loop over a task result at line %d to something"
+            " that cannot be stored (%s); after the loop its value would be the"
+            " last element's, which the run must store"
+            % (self.name, site(self.site_id).line, self.detail),
+            "bind %r before the loop, or use it only inside the loop" % self.name,
+        )
 
     def __repr__(self):
         return "<%s, usable in its loop only>" % self.name
 
 
-class Unassigned(Deferred):
-    """A name assigned in one branch of an ``if`` on a task result only: after
-    the ``if`` it has no value when the other branch is taken."""
+class Unassigned(NoValue):
+    """A name assigned in one branch of an ``if`` on a task result only
+    (``detail`` names the other branch): after the ``if`` it has no value
+    when the other branch is taken."""
 
-    __slots__ = ("name", "missing", "site_id")
+    __slots__ = ()
 
-    def __init__(self, name: str, missing: str, site_id: int):
-        self.name = name
-        self.missing = missing
-        self.site_id = site_id
-
-    def jobs(self) -> list:
-        return []
-
-    def refuse(self, need: str = "", hint: str = "", span=None):
-        branch = site(self.site_id)
-        raise FlowError(
-            [
-                Diagnostic(
-                    span or span_from_stack(),
-                    *one_branch_refusal(self.name, branch.line, self.missing),
-                )
-            ]
-        )
-
-    def encode_placeholder(self, encoder: Encoder) -> dict:
-        self.refuse()
+    def explanation(self) -> tuple[str, str]:
+        return one_branch_refusal(self.name, site(self.site_id).line, self.detail)
 
     def __repr__(self):
         return "<%s, assigned in one branch only>" % self.name
@@ -526,7 +516,19 @@ class Expr(Deferred):
     def code(self) -> tuple[str, list]:
         """The canonical code (inputs renamed _0, _1... by first use)."""
         if self._code is None:
-            self._code = _canonical_code(self.node, self.inputs)
+            try:
+                self._code = _canonical_code(self.node, self.inputs)
+            except RecursionError:
+                raise FlowError(
+                    [
+                        Diagnostic(
+                            site(self.site_id),
+                            "this expression on task results nests too deeply"
+                            " to be stored as an expression node",
+                            "compute it in several statements, or in a task",
+                        )
+                    ]
+                ) from None
         return self._code
 
     def encode_placeholder(self, encoder: Encoder) -> dict:

@@ -48,8 +48,8 @@ from .deferred import (
     FailedBranch,
     FlowError,
     LoopOnly,
+    NoValue,
     Ref,
-    Unassigned,
     current_builder,
     is_rewritten,
     span_from_stack,
@@ -58,7 +58,7 @@ from .diagnostics import Diagnostic, site
 from .runtime import _expr, branch_guard, contains_deferred
 
 _GATHER = "__bm_comprehension__"
-_UNUSABLE = (type(UNDEFINED), Unassigned, LoopOnly)
+_UNUSABLE = (type(UNDEFINED), NoValue)
 
 
 def for_stmt(iterable, body, get_state, set_state, carried, grown, site_id: int):
@@ -449,8 +449,8 @@ def _after_loop(name: str, before, after, gather, site_id: int):
         return _expr(
             lambda b, a: ast.BinOp(b, ast.Add(), a), site_id, after.base, appended
         )
-    if after is before or isinstance(after, Unassigned):
-        return after  # an Unassigned name stays refused wherever it is used
+    if after is before or isinstance(after, NoValue):
+        return after  # a name with no value stays refused wherever it is used
     last = _expr(
         lambda a: ast.Subscript(a, ast.Constant(name), ast.Load()),
         site_id,

@@ -37,10 +37,9 @@ from .deferred import (
     FailedBranch,
     FlowError,
     HelperRef,
-    LoopOnly,
     NeedsConcreteValue,
+    NoValue,
     TaskResult,
-    Unassigned,
     current_builder,
 )
 from .diagnostics import Diagnostic, site
@@ -729,7 +728,7 @@ def _needs_now(
     site_id: int, value, need: str, extra: str = "", hint: str = ""
 ) -> NeedsConcreteValue:
     span = site(site_id)
-    if isinstance(value, (Unassigned, LoopOnly)):
+    if isinstance(value, NoValue):
         value.refuse(span=span)  # a name that has no value here, said so
     return NeedsConcreteValue(
         span,
