@@ -85,12 +85,10 @@ _GROWING = {"append": "list_append", "extend": "list_extend"}
 
 @dataclass
 class RewrittenFlow:
-    """The rewritten ``def`` (a module holding it) and the spans of the call
-    sites its code names by number (ids from ``first_site`` on, in order)."""
+    """The rewritten ``def`` (a module holding it); its call sites, which its
+    code names by number, are registered (``diagnostics.site``)."""
 
     tree: ast.Module
-    first_site: int = 0
-    spans: tuple = ()
 
     @functools.cached_property
     def code(self) -> str:
@@ -103,9 +101,8 @@ def rewrite_flow(parsed: FlowTree) -> RewrittenFlow:
     registered under a block of ids of their own."""
     transformer = FlowTransformer(parsed, new_site_block())
     transformer.visit_list(parsed.module.body)
-    spans = tuple(transformer.spans)
-    register_sites(transformer.first_site, spans)
-    return RewrittenFlow(parsed.module, transformer.first_site, spans)
+    register_sites(transformer.first_site, tuple(transformer.spans))
+    return RewrittenFlow(parsed.module)
 
 
 def is_plain_literal(node: ast.AST) -> bool:
@@ -133,7 +130,7 @@ class Visitor:
         return method(self, node)
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
-        for field in scan._child_fields(type(node)):
+        for field in scan.child_fields(type(node)):
             value = getattr(node, field, None)
             if isinstance(value, ast.AST):
                 setattr(node, field, self.visit(value))
@@ -499,7 +496,7 @@ class FlowTransformer(MutationGuards, Visitor):
                     escape,
                 )
             return node
-        return self._convert_if(links, names, tests)
+        return self._convert_if(links, names)
 
     def _visit_chain(self, links: list) -> None:
         """Rewrite the tests and blocks of an if/elif chain, each inside the
@@ -513,7 +510,7 @@ class FlowTransformer(MutationGuards, Visitor):
         for link in reversed(links):
             self.leave_scope(link)
 
-    def _convert_if(self, links: list, names: dict, tests: dict) -> list:
+    def _convert_if(self, links: list, names: dict) -> list:
         """Branch functions and an ``if_stmt`` call (see branches.py) for the
         first ``if`` of ``links``, its ``elif``s converted into its else."""
         link = links[0]
@@ -526,7 +523,7 @@ class FlowTransformer(MutationGuards, Visitor):
         frame["names"].update(n for n in assigned if n not in frame["globals"])
         at = place(link)
         if len(links) > 1:
-            else_body = self._convert_if(links[1:], names, tests)
+            else_body = self._convert_if(links[1:], names)
         else:
             else_body = link.orelse
         globals_ = frame["globals"]
@@ -536,11 +533,11 @@ class FlowTransformer(MutationGuards, Visitor):
         ]
         definitions, state = state_plumbing(number, assigned, globals_, at)
         statements += definitions
-        site = self.scope_site(link) or self.site(tests[id(link)])
         then_, else_ = (
             name("__bm_then_%d" % number, at),
             name("__bm_else_%d" % number, at),
         )
+        site = self.scope_site(link)  # given when the chain was visited
         call = op("if_stmt", at, link.test, then_, else_, *state, site)
         statements.append(expression_statement(call, at))
         return statements

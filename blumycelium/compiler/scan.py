@@ -28,7 +28,7 @@ _STORING = frozenset({"append", "extend"})
 def children(node: ast.AST):
     """The child nodes of ``node`` (``ast.iter_child_nodes``, without the
     context and operator markers, which no question looks at)."""
-    for field in _child_fields(type(node)):
+    for field in child_fields(type(node)):
         value = getattr(node, field, None)
         if isinstance(value, ast.AST):
             yield value
@@ -42,7 +42,9 @@ _FIELDS: dict[type, tuple[str, ...]] = {}
 _NOT_CHILDREN = frozenset({"ctx", "op", "ops"})
 
 
-def _child_fields(kind: type) -> tuple[str, ...]:
+def child_fields(kind: type) -> tuple[str, ...]:
+    """The fields of a node class that may hold nodes (no context or operator
+    markers)."""
     fields = _FIELDS.get(kind)
     if fields is None:
         fields = tuple(f for f in kind._fields if f not in _NOT_CHILDREN)
