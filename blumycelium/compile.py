@@ -88,12 +88,29 @@ def load_flows(path: str) -> list[Flow]:
             raise _LoadError(str(error)) from error
         except BlumyceliumError as error:
             raise _LoadError("cannot import %s:\n%s" % (path, error)) from error
-    flows = [value for value in vars(module).values() if isinstance(value, Flow)]
+    flows = list({id(f): f for f in _flows_in(vars(module), module.__name__)}.values())
     if not flows:
         raise _LoadError(
             "no flow in %s (flows are functions decorated with @mycelium.flow)" % path
         )
     return sorted(flows, key=_source_line)
+
+
+def _flows_in(namespace: dict, module: str, depth: int = 0):
+    """The flows of a namespace: its own, and those defined in the classes
+    the module defines (methods decorated as flows), nested ones too."""
+    for value in namespace.values():
+        if isinstance(value, Flow):
+            yield value
+        elif (
+            isinstance(value, type)
+            and value.__module__ == module
+            and depth < _CLASS_DEPTH
+        ):
+            yield from _flows_in(vars(value), module, depth + 1)
+
+
+_CLASS_DEPTH = 5  # classes in classes: as deep as anyone nests them
 
 
 def _source_line(flow: Flow) -> int:

@@ -602,3 +602,71 @@ def typos(n):
     assert "name 'nn' is not defined (did you mean 'n'?)" in errors
     assert "flow pair() cannot take these arguments: too many positional" in errors
     assert "hint: call it as its def says: pair(x)" in errors
+
+
+def test_flows_defined_in_classes_are_previewed(tmp_path):
+    path = tmp_path / "methods.py"
+    path.write_text(
+        PRELUDE
+        + """
+class Pipeline:
+    @myc.flow
+    def step(self, x):
+        return calc.task_add(x)["sum"] * 2
+
+    class Inner:
+        @myc.flow
+        def deeper(self, x):
+            return calc.task_add(x, 5)["total"]
+
+Alias = Pipeline
+
+
+@myc.flow
+def top(x):
+    return calc.task_add(x)["sum"]
+"""
+    )
+    finished = compile_command(path)
+    out = finished.stdout
+    assert [
+        line.split("(")[0] for line in out.splitlines() if line.startswith("flow ")
+    ] == [
+        "flow step",
+        "flow deeper",
+        "flow top",
+    ], out
+    assert finished.returncode == 1
+    assert "Calc.task_add() has no result key 'total'" in finished.stderr
+    assert finished.stderr.count("has no result key") == 1
+    only = compile_command(path, "--flow", "step")
+    assert only.returncode == 0, only.stderr
+    assert "flow step(self, x)" in only.stdout
+
+
+def test_the_preview_refuses_a_generator_over_a_result_kept_in_a_name(tmp_path):
+    path = tmp_path / "generators.py"
+    path.write_text(
+        PRELUDE
+        + """
+@myc.flow
+def kept(text):
+    g = (len(w) for w in words.task_split(text)["words"])
+    return list(g)
+
+@myc.flow
+def consumed(text):
+    found = words.task_split(text)["words"]
+    return sum(len(w) for w in found), max((len(w) for w in found), default=0)
+
+@myc.flow
+def static(x):
+    g = (calc.task_add(i)["sum"] for i in range(x))
+    return list(g)
+"""
+    )
+    finished = compile_command(path)
+    assert finished.returncode == 1
+    errors = finished.stderr
+    assert errors.count("a generator kept in a name could be consumed twice") == 1
+    assert "g = (len(w) for w in" in errors

@@ -118,6 +118,7 @@ class _Analyser(ValueAnalysis):
         self.region_stack: list[str | None] = [None]
         self.after_stack: list[frozenset] = []
         self.local_functions: set[str] = set()
+        self.consumed_generators: set[int] = set()  # ids of call arguments
         self.local_elves: dict[str, tuple] = {}
         self.task_specs: dict[str, object] = {}
 

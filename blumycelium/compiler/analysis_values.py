@@ -12,7 +12,7 @@ import libcst as cst
 from ..evaluator import METHOD_NAMES, MUTATING_METHODS, SAFE_BUILTINS
 from ..expressions import helper_info
 from ..tasks import did_you_mean
-from .branches import one_branch_refusal
+from .branches import kept_generator_refusal, one_branch_refusal
 from .cstscan import loop_target_names
 from .structure import (
     STATIC,
@@ -216,7 +216,10 @@ class ValueAnalysis:
         return self._comprehension(node, [node.elt])
 
     def value_GeneratorExp(self, node) -> Flowing:
-        return self._comprehension(node, [node.elt])
+        flowing = self._comprehension(node, [node.elt])
+        if flowing.is_result and id(node) not in self.consumed_generators:
+            self.report(node, *kept_generator_refusal("a task result"))
+        return flowing
 
     def value_DictComp(self, node) -> Flowing:
         return self._comprehension(node, [node.key, node.value])
@@ -224,6 +227,9 @@ class ValueAnalysis:
     # -- calls ------------------------------------------------------------------
 
     def value_Call(self, node: cst.Call) -> Flowing:
+        for arg in node.args:  # a generator given straight to a call: consumed
+            if isinstance(arg.value, cst.GeneratorExp):
+                self.consumed_generators.add(id(arg.value))
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value.startswith("task_"):
             return self.task_call(node)

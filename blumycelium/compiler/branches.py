@@ -59,6 +59,18 @@ FAN_OUT_HINT = (
 )
 
 
+def kept_generator_refusal(origin: str) -> tuple[str, str]:
+    """The message and hint refusing a generator expression over a task
+    result (``origin`` describes it) that no call consumes at once."""
+    return (
+        "this generator expression runs over %s, so its elements are known"
+        " only at run time, as one list; a generator kept in a name could be"
+        " consumed twice or in part, which a list cannot mimic" % origin,
+        "write a list comprehension [...], or pass the generator straight to"
+        " the call that consumes it, e.g. sum(x for x in ...)",
+    )
+
+
 def carried_refusal(names: list[str]) -> tuple[str, str]:
     """The message and hint refusing names carried between the iterations of
     a loop over a task result."""

@@ -38,7 +38,7 @@ import traceback
 from ..errors import CompileError, NotStorableError
 from ..evaluator import unpacked
 from ..values import TAG, Encoder
-from .branches import carried_refusal
+from .branches import carried_refusal, kept_generator_refusal
 from .control import UNDEFINED
 from .deferred import (
     Appended,
@@ -219,20 +219,8 @@ def comprehension(
 
 
 def _kept_generator(site_id: int, iterable) -> FlowError:
-    return FlowError(
-        [
-            Diagnostic(
-                site(site_id),
-                "this generator expression runs over %s, so its elements are"
-                " known only at run time, as one list; a generator kept in a"
-                " name could be consumed twice or in part, which a list cannot"
-                " mimic" % iterable.origin(),
-                "write a list comprehension [...], or pass the generator"
-                " straight to the call that consumes it, e.g. sum(x for x in"
-                " ...)",
-            )
-        ]
-    )
+    refusal = kept_generator_refusal(iterable.origin())
+    return FlowError([Diagnostic(site(site_id), *refusal)])
 
 
 def _lazy(iterator, element, conditions, site_id: int, flat: bool):
