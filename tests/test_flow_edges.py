@@ -208,3 +208,45 @@ def test_an_expression_node_too_deep_to_store_is_refused_at_its_line(load_flows)
         module.f.graph(1)
     assert "nests too deeply to be stored as an expression node" in str(caught.value)
     assert caught.value.diagnostics[0].span.line == PRELUDE_LINES + 5
+
+
+def test_a_generator_suspended_in_a_try_leaves_the_flow_outside_it(load_flows):
+    module = load_flows("""
+        import contextlib
+        @myc.flow
+        def f(x):
+            @contextlib.contextmanager
+            def managed():
+                try:
+                    yield 1
+                finally:
+                    pass
+            with managed():
+                r = calc.task_add(x, 1)
+            def numbers():
+                try:
+                    yield 1
+                    yield 2
+                except ValueError:
+                    pass
+            g = numbers()
+            next(g)
+            return calc.task_add(r["sum"], next(g))["sum"]
+    """)
+    assert run_both(module, module.f, 1) == (4, 4)
+
+
+def test_a_task_called_inside_a_try_is_still_refused(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(x):
+            def inner():
+                return calc.task_add(x)
+            try:
+                r = inner()
+            except ValueError:
+                r = None
+            return r
+    """)
+    with pytest.raises(CompileError, match="is called inside try/except"):
+        module.f.graph(1)

@@ -13,6 +13,7 @@ task result, where each branch grows its own copy.
 from __future__ import annotations
 
 import ast
+import sys
 
 from ..errors import BlumyceliumError
 from .branches import FAN_OUT_HINT, FAN_OUT_REFUSALS, IN_PLACE
@@ -259,20 +260,26 @@ def returned(value, site_id: int):
 
 
 class try_scope:  # noqa: N801 - used like a keyword by rewritten code
-    """Marks the body of a ``try``: task calls there would escape its except."""
+    """Marks the body of a ``try``: task calls there would escape its except.
+
+    The scope belongs to the frame running the ``try``: while that frame is
+    a generator's, suspended at a ``yield``, calls made elsewhere are not in
+    it (see ``GraphBuilder.in_try``)."""
 
     def __init__(self, site_id: int):
         self.site_id = site_id
+        self.frame = None
 
     def __enter__(self):
         builder = current_builder()
         if builder is not None:
-            builder.try_depth += 1
+            self.frame = sys._getframe(1)
+            builder.try_frames.append(self.frame)
 
     def __exit__(self, *exc_info):
         builder = current_builder()
-        if builder is not None:
-            builder.try_depth -= 1
+        if builder is not None and self.frame in builder.try_frames:
+            builder.try_frames.remove(self.frame)
 
 
 def mutable(value, scopes: tuple, name: str, site_id: int):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import linecache
+import sys
 from dataclasses import dataclass, field
 
 from ..errors import NotStorableError
@@ -139,7 +140,7 @@ class GraphBuilder:
         self.call = FlowCall(flow_name)
         self.jobs: list[JobNode] = []
         self.after_stack: list[set] = []
-        self.try_depth = 0
+        self.try_frames: list = []  # frames in a `try` (see control.try_scope)
         self.return_site: int | None = None
         self.errors: list[FlowError] = []
         self.probing = 0
@@ -170,8 +171,19 @@ class GraphBuilder:
     def __exit__(self, *exc_info):
         _CURRENT.reset(self._token)
 
+    def in_try(self) -> bool:
+        """Whether the code running now is inside a ``try`` of the flow: a
+        frame that entered one is on the stack (a generator suspended in a
+        ``try`` is not)."""
+        frame = sys._getframe(1)
+        while frame is not None:
+            if any(frame is entered for entered in self.try_frames):
+                return True
+            frame = frame.f_back
+        return False
+
     def add_job(self, elf, spec, args: tuple, kwargs: dict, site_id: int):
-        if self.try_depth:
+        if self.try_frames and self.in_try():
             raise _task_in_try(spec, site(site_id))
         try:
             bound = spec.bind(args, kwargs)
