@@ -250,3 +250,25 @@ def test_a_task_called_inside_a_try_is_still_refused(load_flows):
     """)
     with pytest.raises(CompileError, match="is called inside try/except"):
         module.f.graph(1)
+
+
+def test_an_augmented_item_is_read_before_its_value_is_computed(load_flows):
+    module = load_flows("""
+        log = []
+        def note(v):
+            log.append(v)
+            return v
+        @myc.flow
+        def f(x):
+            log.clear()
+            d = {"k": 1}
+            try:
+                d[note("missing")] += note(5)
+            except KeyError:
+                pass
+            d["k"] += note(x)
+            return d, list(log)
+    """)
+    expected = ({"k": 3}, ["missing", 2])
+    assert module.f.eager(2) == expected
+    assert run_both(module, module.f, 2)[0] == expected

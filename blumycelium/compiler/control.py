@@ -50,6 +50,11 @@ class _Undefined:
 UNDEFINED = _Undefined()
 
 
+def now(value):
+    """``value``, computed already, handed on as the function giving it."""
+    return lambda: value
+
+
 def read(value_of):
     """The value of a name, or UNDEFINED when it is not bound yet."""
     try:

@@ -16,6 +16,7 @@ from .control import (  # noqa: F401 - the names the rewritten code calls
     local_function,
     mapping,
     mutable,
+    now,
     read,
     returned,
     test,

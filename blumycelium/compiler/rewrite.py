@@ -657,11 +657,13 @@ class FlowTransformer(MutationGuards, Visitor):
             key = self.subscript_key(target.slice)
             if key is not None:
                 root = target.value
-                call = op("inplace_item", at, root, key, node.value, symbol, site)
+                value = _later(node.value)
+                call = op("inplace_item", at, root, key, value, symbol, site)
                 return expression_statement(call, at)
         if isinstance(target, ast.Attribute):
             root = target.value
-            call = op("inplace_attr", at, root, target.attr, node.value, symbol, site)
+            value = _later(node.value)
+            call = op("inplace_attr", at, root, target.attr, value, symbol, site)
             return expression_statement(call, at)
         if isinstance(target, ast.Name):
             current = name(target.id, at)
@@ -682,6 +684,16 @@ class FlowTransformer(MutationGuards, Visitor):
 
 
 _AUGMENTED = {kind: symbol + "=" for kind, symbol in _BINARY.items()}
+
+
+def _later(value: ast.expr) -> ast.expr:
+    """``lambda: value``, computed when the runtime asks; a value that yields
+    (in a nested generator) is computed now, as a lambda cannot yield."""
+    if any(
+        isinstance(n, (ast.Yield, ast.YieldFrom, ast.Await)) for n in ast.walk(value)
+    ):
+        return op("now", place(value), value)
+    return thunk(value)
 
 
 def _generator_arguments(call: ast.Call) -> set[int]:

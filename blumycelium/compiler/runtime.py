@@ -754,14 +754,16 @@ def inplace(target, value, op: str, site_id: int):
     return binop(target, value, op[:-1], site_id)
 
 
-def inplace_item(container, key, value, op: str, site_id: int) -> None:
+def inplace_item(container, key, value_of, op: str, site_id: int) -> None:
+    """``container[key] op= value``: the item is read before ``value_of()``
+    computes the value, as Python does."""
     current = getitem(container, key, site_id)
-    container[key] = inplace(current, value, op, site_id)
+    container[key] = inplace(current, value_of(), op, site_id)
 
 
-def inplace_attr(owner, name: str, value, op: str, site_id: int) -> None:
+def inplace_attr(owner, name: str, value_of, op: str, site_id: int) -> None:
     current = attribute(owner, name, site_id)
-    setattr(owner, name, inplace(current, value, op, site_id))
+    setattr(owner, name, inplace(current, value_of(), op, site_id))
 
 
 def fstring(site_id: int, *parts):
