@@ -48,7 +48,7 @@ def test_an_expression_too_deep_to_compile_is_a_compile_error(load_flows):
     with pytest.raises(CompileError) as caught:
         load_flows("\n@myc.flow\ndef f(x):\n    return %s\n" % terms)
     text = str(caught.value)
-    assert "flow 'f' nests an expression too deeply to be compiled" in text
+    assert "flow 'f' nests too deeply to be compiled" in text
     assert caught.value.diagnostics[0].span.line == PRELUDE_LINES + 2
 
 
@@ -272,3 +272,76 @@ def test_an_augmented_item_is_read_before_its_value_is_computed(load_flows):
     expected = ({"k": 3}, ["missing", 2])
     assert module.f.eager(2) == expected
     assert run_both(module, module.f, 2)[0] == expected
+
+
+def test_annotated_assignments_in_branches_and_loops(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(x):
+            total: int
+            if x > 0:
+                y: int = 1
+            else:
+                y = 2
+            out: list = []
+            for w in words.task_split("a bb")["words"]:
+                n: int = len(w)
+                out.append(n + y)
+            r = calc.task_add(x)["sum"]
+            if r > 2:
+                z: int = 10
+            else:
+                z = 20
+            return out, z
+    """)
+    assert run_both(module, module.f, 1) == (([2, 3], 20), ([2, 3], 20))
+    assert run_both(module, module.f, 5)[0] == ([2, 3], 10)
+
+
+def test_a_long_elif_chain_compiles(load_flows):
+    chain = "".join(
+        "    %s x == %d:\n        y = %d\n" % ("if" if i == 0 else "elif", i, i * 2)
+        for i in range(400)
+    )
+    module = load_flows(
+        "\n@myc.flow\ndef f(x):\n%s    else:\n        y = -1\n"
+        "    return calc.task_add(y)['sum']\n" % chain
+    )
+    assert run_both(module, module.f, 399) == (799, 799)
+    assert run_both(module, module.f, 1000) == (0, 0)
+
+
+def test_a_flow_nests_as_many_try_statements_as_python_allows(load_flows):
+    depth = 18
+    body = (
+        "".join("    " * (i + 1) + "try:\n" for i in range(depth))
+        + "    " * (depth + 1)
+        + "y = x + 1\n"
+    )
+    for i in reversed(range(depth)):
+        body += "    " * (i + 1) + "except ValueError:\n"
+        body += "    " * (i + 2) + "y = 0\n"
+    module = load_flows(
+        "\n@myc.flow\ndef f(x):\n%s    return calc.task_add(y)['sum']\n" % body
+    )
+    assert run_both(module, module.f, 1) == (3, 3)
+
+
+def test_only_the_try_body_refuses_task_calls(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(x):
+            try:
+                y = int(x)
+                def later():
+                    return calc.task_add(y)["sum"]
+            except ValueError:
+                y = calc.task_add(0)["sum"]
+            else:
+                y = calc.task_add(y)["sum"]
+            finally:
+                z = calc.task_add(1)["sum"]
+            return later() + y + z
+    """)
+    # later() reads y when called: 4, the else block's
+    assert run_both(module, module.f, "3") == (5 + 4 + 2, 5 + 4 + 2)

@@ -28,6 +28,7 @@ The compiler imports nothing from ``blumycelium.store``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -147,39 +148,45 @@ def compile_flow(function) -> CompiledFlow:
     code = function.__code__
     key = (source.file, source.first_line, source.revision)
     key += (code.co_freevars, future_flags(function))
-    with _COMPILING:  # one compile at a time: it changes the recursion limit
+    with _room_to_nest(source):
         compiled = _COMPILED.get(key)
         if compiled is None:
             compiled = _COMPILED[key] = _compiled(source, function)
-    graph_function = materialize(compiled, function)
+        graph_function = materialize(compiled, function)
     return CompiledFlow(function.__name__, source, graph_function, function)
 
 
-# Python frames the rewrite may take: each level of an expression takes a few,
-# and Python's own compiler accepts expressions about a thousand levels deep.
+# Python frames a compile may take: each level of an expression or of nested
+# blocks takes a few, and Python's own compiler takes about a thousand levels.
 _RECURSION_LIMIT = 4000
 
 
+@contextlib.contextmanager
+def _room_to_nest(source: FlowSource):
+    """One compile at a time, with room to recurse as deep as the flow nests;
+    deeper than that is a CompileError at the flow's line."""
+    with _COMPILING:
+        saved = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(saved, _RECURSION_LIMIT))
+        try:
+            yield
+        except RecursionError:
+            message = "flow %r nests too deeply to be compiled" % source.name
+            hint = "split the expression or the if/elif chain into several steps"
+            diagnostic = Diagnostic(source.def_span(), message, hint)
+            raise CompileError([diagnostic]) from None
+        finally:
+            sys.setrecursionlimit(saved)
+
+
 def _compiled(source: FlowSource, function):
-    """The factory code of ``function``: parsed, checked, rewritten, compiled;
-    an expression nested too deeply for that is a CompileError."""
-    saved = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(saved, _RECURSION_LIMIT))
-    try:
-        rewritten = _rewritten(source)
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "flow %s rewritten for graph building:\n%s",
-                source.name,
-                rewritten.code,
-            )
-        return factory_code(rewritten, function, source.file)
-    except RecursionError:
-        message = "flow %r nests an expression too deeply to be compiled" % source.name
-        hint = "split the expression into several statements"
-        raise CompileError([Diagnostic(source.def_span(), message, hint)]) from None
-    finally:
-        sys.setrecursionlimit(saved)
+    """The factory code of ``function``: parsed, checked, rewritten, compiled."""
+    rewritten = _rewritten(source)
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "flow %s rewritten for graph building:\n%s", source.name, rewritten.code
+        )
+    return factory_code(rewritten, function, source.file)
 
 
 def _rewritten(source: FlowSource) -> RewrittenFlow:

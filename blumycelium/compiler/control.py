@@ -264,27 +264,16 @@ def returned(value, site_id: int):
     return value
 
 
-class try_scope:  # noqa: N801 - used like a keyword by rewritten code
-    """Marks the body of a ``try``: task calls there would escape its except.
-
-    The scope belongs to the frame running the ``try``: while that frame is
-    a generator's, suspended at a ``yield``, calls made elsewhere are not in
-    it (see ``GraphBuilder.in_try``)."""
-
-    def __init__(self, site_id: int):
-        self.site_id = site_id
-        self.frame = None
-
-    def __enter__(self):
-        builder = current_builder()
-        if builder is not None:
-            self.frame = sys._getframe(1)
-            builder.try_frames.append(self.frame)
-
-    def __exit__(self, *exc_info):
-        builder = current_builder()
-        if builder is not None and self.frame in builder.try_frames:
-            builder.try_frames.remove(self.frame)
+def enter_try(first: int, last: int) -> None:
+    """The ``try`` whose body is lines ``first`` to ``last`` of the calling
+    frame begins: while that frame runs those lines, task calls are inside
+    it (see ``GraphBuilder.in_try``). No block marks the body, so a flow may
+    nest as many ``try`` statements as Python allows."""
+    builder = current_builder()
+    if builder is not None:
+        entry = (sys._getframe(1), first, last)
+        if entry not in builder.try_frames:
+            builder.try_frames.append(entry)
 
 
 def mutable(value, scopes: tuple, name: str, site_id: int):

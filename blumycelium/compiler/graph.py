@@ -140,7 +140,7 @@ class GraphBuilder:
         self.call = FlowCall(flow_name)
         self.jobs: list[JobNode] = []
         self.after_stack: list[set] = []
-        self.try_frames: list = []  # frames in a `try` (see control.try_scope)
+        self.try_frames: list = []  # (frame, lines) of a `try` (control.enter_try)
         self.return_site: int | None = None
         self.errors: list[FlowError] = []
         self.probing = 0
@@ -172,13 +172,15 @@ class GraphBuilder:
         _CURRENT.reset(self._token)
 
     def in_try(self) -> bool:
-        """Whether the code running now is inside a ``try`` of the flow: a
-        frame that entered one is on the stack (a generator suspended in a
-        ``try`` is not)."""
+        """Whether the code running now is inside the body of a ``try`` of
+        the flow: a frame that entered one is on the stack, at a line of its
+        body (a generator suspended there is not on the stack; code of an
+        ``except`` or after the ``try`` is on other lines)."""
         frame = sys._getframe(1)
         while frame is not None:
-            if any(frame is entered for entered in self.try_frames):
-                return True
+            for entered, first, last in self.try_frames:
+                if entered is frame and first <= frame.f_lineno <= last:
+                    return True
             frame = frame.f_back
         return False
 

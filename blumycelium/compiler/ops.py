@@ -7,6 +7,7 @@ fan-out (``fanout.py``).
 from .control import (  # noqa: F401 - the names the rewritten code calls
     UNDEFINED,
     concrete,
+    enter_try,
     if_stmt,
     inplace,
     iterable,
@@ -20,7 +21,6 @@ from .control import (  # noqa: F401 - the names the rewritten code calls
     read,
     returned,
     test,
-    try_scope,
     with_item,
 )
 from .fanout import comprehension, for_stmt, unpack  # noqa: F401

@@ -196,10 +196,14 @@ class FlowTransformer(MutationGuards, Visitor):
         return node
 
     def visit_AnnAssign(self, node):
-        node.target = self.visit(node.target)
-        if node.value is not None:
-            node.value = self.visit(node.value)
-        return node
+        """``x: T = v`` is ``x = v``: in a function Python evaluates no
+        annotation of an assignment, and a branch or loop-body function
+        declares ``x`` nonlocal, which an annotated name cannot be; ``x: T``
+        alone does nothing at run time."""
+        at = place(node)
+        if node.value is None:
+            return ast.Pass(**at)
+        return self.visit(ast.Assign([node.target], node.value, **at))
 
     def visit_match_case(self, node):
         if node.guard is not None:
@@ -673,10 +677,14 @@ class FlowTransformer(MutationGuards, Visitor):
         return node
 
     def visit_Try(self, node):
+        """Task calls in a ``try`` body are refused (their failure would
+        happen on a worker, later, past its ``except``): the body begins by
+        saying which lines it is (see control.enter_try)."""
+        first, last = node.body[0].lineno, node.body[-1].end_lineno
         self.generic_visit(node)
         at = place(node)
-        scope = ast.withitem(op("try_scope", at, self.site(node)), None)
-        node.body = [ast.With([scope], node.body, **at)]
+        call = op("enter_try", dict(at, end_lineno=at["lineno"]), first, last)
+        node.body.insert(0, expression_statement(call, at))
         return node
 
     def visit_TryStar(self, node):
