@@ -345,3 +345,33 @@ def test_only_the_try_body_refuses_task_calls(load_flows):
     """)
     # later() reads y when called: 4, the else block's
     assert run_both(module, module.f, "3") == (5 + 4 + 2, 5 + 4 + 2)
+
+
+def test_any_over_endless_task_results_is_refused(load_flows):
+    module = load_flows("""
+        import itertools
+        @myc.flow
+        def f(x):
+            return any(calc.task_add(i)["sum"] > x for i in itertools.count())
+    """)
+    with pytest.raises(CompileError) as caught:
+        module.f.graph(1)
+    assert "any() of this generator would stop at the first item" in str(caught.value)
+    assert caught.value.diagnostics[0].span.line == PRELUDE_LINES + 5
+
+
+def test_an_element_put_in_a_flow_object_by_an_alias_is_refused(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(text):
+            lists = [[], []]
+            for w in words.task_split(text)["words"]:
+                m = lists[0]
+                m.append(w)
+            return lists
+    """)
+    with pytest.raises(CompileError) as caught:
+        module.f.graph("a b")
+    assert "an element of this loop over" in str(caught.value)
+    assert "is used after the loop" in str(caught.value)
+    assert caught.value.diagnostics[0].span.line == PRELUDE_LINES + 5

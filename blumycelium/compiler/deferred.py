@@ -302,7 +302,30 @@ class Element(Deferred):
         return "an element of %s" % self.iterable.origin()
 
     def encode_placeholder(self, encoder: Encoder) -> dict:
+        builder = current_builder()
+        if builder is not None and self.frame not in builder.frames:
+            self._refuse_outside()
         return {TAG: "element", "loop": self.frame.id}
+
+    def _refuse_outside(self):
+        """An element reached code after its loop through an object changed
+        in place in the loop's body (``m = lists[0]; m.append(w)``, a helper
+        function): the body is built once, so the object holds one element."""
+        raise FlowError(
+            [
+                Diagnostic(
+                    site(self.frame.site_id),
+                    "an element of this loop over %s is used after the loop,"
+                    " put there by a change in place the loop's body made to"
+                    " an object of the flow (through another name, a helper"
+                    " or an item of a container); the body is built once, as"
+                    " a template, so that object would hold one element, not"
+                    " each one" % self.iterable.origin(),
+                    "collect per-element values with name.append(x) on a list"
+                    " the flow names, or with a comprehension",
+                )
+            ]
+        )
 
     def __repr__(self):
         return "<element of the loop at line %d>" % site(self.frame.site_id).line

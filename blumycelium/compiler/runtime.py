@@ -603,6 +603,23 @@ def _call_builtin(name, function, args, kwargs, site_id: int):
 
 # any() and all() stop at the first element that decides, as in Python.
 _DECIDING = {"any": True, "all": False}
+# Items any()/all() take once one is a task result (each may make jobs).
+MOST_UNDECIDED = 10_000
+
+
+def _endless(name: str, site_id: int) -> FlowError:
+    return FlowError(
+        [
+            Diagnostic(
+                site(site_id),
+                "%s() of this generator would stop at the first item that"
+                " decides, but its items are task results, known only when"
+                " their jobs have run, so every item must be built, and it has"
+                " more than %d" % (name, MOST_UNDECIDED),
+                "bound the generator (itertools.islice), or decide in a task",
+            )
+        ]
+    )
 
 
 def _short_circuit(name, function, iterator, site_id: int):
@@ -612,7 +629,9 @@ def _short_circuit(name, function, iterator, site_id: int):
     deciding = _DECIDING[name]
     for item in iterator:
         if contains_deferred(item):
-            rest = [item, *iterator]
+            rest = [item, *itertools.islice(iterator, MOST_UNDECIDED)]
+            if len(rest) > MOST_UNDECIDED:
+                raise _endless(name, site_id)
             return _call_builtin(name, function, [rest], {}, site_id)
         if bool(item) is deciding:
             return deciding
