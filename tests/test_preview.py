@@ -670,3 +670,44 @@ def static(x):
     errors = finished.stderr
     assert errors.count("a generator kept in a name could be consumed twice") == 1
     assert "g = (len(w) for w in" in errors
+
+
+def test_the_preview_accepts_what_runs_with_lists_a_fan_out_grew(tmp_path):
+    path = tmp_path / "grown.py"
+    path.write_text(
+        PRELUDE
+        + """
+import itertools
+
+@myc.flow
+def again(text):
+    r = words.task_split(text)
+    out = []
+    for i in range(2):
+        for w in r["words"]:
+            out.append(w)
+    out.append("z")
+    return out
+
+@myc.flow
+def first(x):
+    return next(calc.task_add(i)["sum"] for i in itertools.count())
+
+@myc.flow
+def truth(text):
+    out = []
+    for w in words.task_split(text)["words"]:
+        out.append(w)
+    out.append("z")
+    if out:
+        return 1
+    return 2
+"""
+    )
+    finished = compile_command(path)
+    errors = finished.stderr
+    assert "carried" not in errors and "would change a task result" not in errors
+    assert "next() is ordinary code" not in errors
+    # a list the run gathered is still known only at run time
+    assert "`if` needs the value of `out`" in errors, errors
+    assert errors.count("error:") == 1, errors

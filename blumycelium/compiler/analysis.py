@@ -119,6 +119,7 @@ class _Analyser(ValueAnalysis):
         self.after_stack: list[frozenset] = []
         self.local_functions: set[str] = set()
         self.consumed_generators: set[int] = set()  # ids of call arguments
+        self.gathered: set[str] = set()  # lists a fan-out grew: they may grow on
         self.local_elves: dict[str, tuple] = {}
         self.task_specs: dict[str, object] = {}
 
@@ -332,6 +333,7 @@ class _Analyser(ValueAnalysis):
         if isinstance(target, cst.Name):
             self.env[target.value] = flowing
             self.one_branch.pop(target.value, None)
+            self.gathered.discard(target.value)
         elif isinstance(target, (cst.Tuple, cst.List)):
             # what another flow returns is not read here: it may be a tuple
             if flowing.is_result and not self.from_flows(flowing):
@@ -422,6 +424,7 @@ class _Analyser(ValueAnalysis):
             for name in loop_names(node)[1]:
                 if name in self.env:
                     self.env[name] = Flowing(self.env[name].sources, True)
+                    self.gathered.add(name)
 
     def can_fan_out(self, node: cst.For) -> bool:
         """Report what keeps a loop over a task result from fanning out."""
@@ -431,7 +434,11 @@ class _Analyser(ValueAnalysis):
             return False
         _, grown, carried = loop_names(node)  # `total += x` is in grown
         names = sorted(
-            n for n in carried | grown if n in self.env and not self.env[n].container
+            n
+            for n in carried | grown
+            if n in self.env
+            and not self.env[n].container
+            and not (n in grown and n in self.gathered)  # grows on, as the run's
         )
         if names:
             self.report(node.iter, *carried_refusal(names))

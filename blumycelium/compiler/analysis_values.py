@@ -254,6 +254,10 @@ class ValueAnalysis:
                 return structural(name, values)
         if getattr(function, "__blumycelium_flow__", False):
             return self.flow_call(node, name, function, values)
+        if function in (next, iter) and values and not any(v.is_result for v in values):
+            # the items of a generator the flow made, handed on untouched
+            items = frozenset().union(*(v.sources for v in values))
+            return Flowing(items) if function is next else values[0]
         arguments = STATIC
         for value in values:
             arguments = arguments.union(value)
@@ -340,7 +344,8 @@ class ValueAnalysis:
     def method_call(self, node: cst.Call, func: cst.Attribute) -> Flowing:
         base = self.value(func.value)
         method = func.attr.value
-        if base.is_result:
+        gathered = self.grows_gathered(func, method)
+        if base.is_result and not gathered:
             self.check_method(func, method)
             return base.union(self.combined(arg.value for arg in node.args))
         if method in MUTATING_METHODS and method not in _STORING_METHODS:
@@ -351,12 +356,22 @@ class ValueAnalysis:
                 added |= self.materialize(self.value(arg.value), arg.value)
             name = func.value.value
             held = self.env.get(name, STATIC).sources
-            self.env[name] = Flowing(held | added, False, True)
+            # a list the run gathered stays one known at run time
+            self.env[name] = Flowing(held | added, gathered, not gathered)
             return STATIC
         if method == "copy" and base.container:
             return base
         arguments = self.combined(arg.value for arg in node.args)
         return arguments if arguments.deferred else STATIC
+
+    def grows_gathered(self, func: cst.Attribute, method: str) -> bool:
+        """``out.append(x)`` on a list a fan-out grew: the run makes a new
+        list of it and the item (control.list_append)."""
+        return (
+            method in ("append", "extend")
+            and isinstance(func.value, cst.Name)
+            and func.value.value in self.gathered
+        )
 
     def check_method(self, func: cst.Attribute, method: str) -> None:
         if method in MUTATING_METHODS:
