@@ -711,3 +711,23 @@ def truth(text):
     # a list the run gathered is still known only at run time
     assert "`if` needs the value of `out`" in errors, errors
     assert errors.count("error:") == 1, errors
+
+
+def test_the_preview_refuses_growing_a_list_through_a_chain_in_a_fan_out(tmp_path):
+    path = tmp_path / "chains.py"
+    path.write_text(
+        PRELUDE
+        + """
+@myc.flow
+def f(text):
+    lists = [[], []]
+    for w in words.task_split(text)["words"]:
+        lists[0].append(w)
+    return lists
+"""
+    )
+    finished = compile_command(path)
+    assert finished.returncode == 1
+    assert "this changes 'lists' in place inside a loop over a task result" in (
+        finished.stderr
+    )

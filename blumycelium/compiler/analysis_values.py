@@ -348,7 +348,8 @@ class ValueAnalysis:
         if base.is_result and not gathered:
             self.check_method(func, method)
             return base.union(self.combined(arg.value for arg in node.args))
-        if method in MUTATING_METHODS and method not in _STORING_METHODS:
+        through = not isinstance(func.value, cst.Name)  # lst[0].append(x)
+        if method in MUTATING_METHODS and (method not in _STORING_METHODS or through):
             self.check_in_place(func)  # x.pop(): x is changed
         if method in _STORING_METHODS and isinstance(func.value, cst.Name):
             added = frozenset()
