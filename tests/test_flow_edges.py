@@ -2,6 +2,7 @@
 each now does what the eager function does, or is refused at its line."""
 
 import functools
+import traceback
 
 import pytest
 
@@ -375,3 +376,24 @@ def test_an_element_put_in_a_flow_object_by_an_alias_is_refused(load_flows):
     assert "an element of this loop over" in str(caught.value)
     assert "is used after the loop" in str(caught.value)
     assert caught.value.diagnostics[0].span.line == PRELUDE_LINES + 5
+
+
+def test_a_method_call_on_a_later_line_fails_at_that_line(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(s):
+            n = (s
+                 .split()
+                 .index("zz"))
+            return n
+    """)
+    with pytest.raises(ValueError) as eager:
+        module.f.eager("a b")
+    with pytest.raises(ValueError) as built:
+        module.f.graph("a b")
+
+    def lines(error):
+        frames = traceback.extract_tb(error.__traceback__)
+        return [f.lineno for f in frames if f.name == "f"]
+
+    assert lines(built.value) == lines(eager.value) == [PRELUDE_LINES + 6]

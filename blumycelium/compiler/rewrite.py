@@ -353,6 +353,7 @@ class FlowTransformer(MutationGuards, Visitor):
         return self.guarded_name(node)
 
     def visit_Call(self, node):
+        at = _call_place(node)
         func = self.visit(node.func)
         consumed = _generator_arguments(node)
         for holder in (*node.args, *node.keywords):
@@ -362,7 +363,6 @@ class FlowTransformer(MutationGuards, Visitor):
             a if isinstance(a, ast.Starred) else self._argument(a, consumed)
             for a in node.args
         ]
-        at = place(node)
         site = self.site(node)
         for argument in node.args:
             if isinstance(argument, ast.Starred):
@@ -702,6 +702,17 @@ def _later(value: ast.expr) -> ast.expr:
     ):
         return op("now", place(value), value)
     return thunk(value)
+
+
+def _call_place(call: ast.Call) -> dict:
+    """Where a call is, for tracebacks: a method call whose ``.name`` is on a
+    later line than its object is reported at that line, as Python does."""
+    at = place(call)
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.lineno != func.end_lineno:
+        column = func.end_col_offset - len(func.attr.encode("utf-8"))
+        at.update(lineno=func.end_lineno, col_offset=column)
+    return at
 
 
 def _generator_arguments(call: ast.Call) -> set[int]:
