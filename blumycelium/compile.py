@@ -100,6 +100,8 @@ def _flows_in(namespace: dict, module: str, depth: int = 0):
     """The flows of a namespace: its own, and those defined in the classes
     the module defines (methods decorated as flows), nested ones too."""
     for value in namespace.values():
+        if isinstance(value, (staticmethod, classmethod)):
+            value = value.__func__
         if isinstance(value, Flow):
             yield value
         elif (

@@ -397,3 +397,73 @@ def test_a_method_call_on_a_later_line_fails_at_that_line(load_flows):
         return [f.lineno for f in frames if f.name == "f"]
 
     assert lines(built.value) == lines(eager.value) == [PRELUDE_LINES + 6]
+
+
+def test_a_decorator_beginning_a_try_body_is_inside_the_try(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(x):
+            def register(fn):
+                fn.value = calc.task_add(x)["sum"]
+                return fn
+            try:
+                @register
+                def h():
+                    pass
+            except ValueError:
+                pass
+            return h.value
+    """)
+    with pytest.raises(CompileError, match="is called inside try/except"):
+        module.f.graph(1)
+
+
+def test_a_bare_annotation_keeps_its_meaning(load_flows):
+    module = load_flows("""
+        X = 7
+        log = []
+        def note(v):
+            log.append(v)
+            return v
+        @myc.flow
+        def local(x):
+            X: int
+            return X
+        @myc.flow
+        def parts(x):
+            log.clear()
+            d = note({})
+            d[note("k")]: int
+            if x > 0:
+                y: int
+                y = 1
+            else:
+                y = 2
+            return list(log), calc.task_add(y)["sum"]
+        @myc.flow
+        def undefined_owner(x):
+            nowhere.a: int
+            return x
+    """)
+    with pytest.raises(UnboundLocalError):
+        module.local.eager(1)
+    with pytest.raises(UnboundLocalError):
+        module.local.graph(1)
+    assert run_both(module, module.parts, 1) == (([{}, "k"], 2), ([{}, "k"], 2))
+    with pytest.raises(NameError):
+        module.undefined_owner.graph(1)
+
+
+def test_any_stops_at_a_deciding_item_after_a_task_result(load_flows):
+    module = load_flows("""
+        @myc.flow
+        def f(x):
+            def items():
+                yield calc.task_add(x)["sum"] > 5
+                yield True
+                yield words.task_show("never")
+            return any(v for v in items())
+    """)
+    graph = module.f.graph(1)
+    assert [job.spec.name for job in graph.jobs] == ["task_add"]
+    assert run_both(module, module.f, 1) == (True, True)

@@ -28,6 +28,7 @@ takes them from the original one).
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 from dataclasses import dataclass
 
@@ -174,6 +175,16 @@ class FlowTransformer(MutationGuards, Visitor):
         self.spans.append(self.parsed.span(node, last))
         return literal(self.first_site + len(self.spans) - 1, place(node))
 
+    @contextlib.contextmanager
+    def _generated(self, converted: bool):
+        """Statements visited inside make a branch or loop-body function."""
+        frame = self.frames[-1]
+        frame["generated"] += converted
+        try:
+            yield
+        finally:
+            frame["generated"] -= converted
+
     def _is_local(self, identifier: str) -> bool:
         """A name bound by the function being rewritten (so rebinding it there
         is what the source means); globals and closure names are not."""
@@ -198,12 +209,23 @@ class FlowTransformer(MutationGuards, Visitor):
     def visit_AnnAssign(self, node):
         """``x: T = v`` is ``x = v``: in a function Python evaluates no
         annotation of an assignment, and a branch or loop-body function
-        declares ``x`` nonlocal, which an annotated name cannot be; ``x: T``
-        alone does nothing at run time."""
+        declares ``x`` nonlocal, which an annotated name cannot be. ``x: T``
+        alone stays (it makes ``x`` local), except in such a function;
+        ``d[k]: T`` and ``o.a: T`` evaluate what their target is made of."""
         at = place(node)
-        if node.value is None:
-            return ast.Pass(**at)
-        return self.visit(ast.Assign([node.target], node.value, **at))
+        if node.value is not None:
+            return self.visit(ast.Assign([node.target], node.value, **at))
+        target = node.target
+        if isinstance(target, ast.Name):
+            return ast.Pass(**at) if self.frames[-1]["generated"] else node
+        parts = [target.value]
+        if isinstance(target, ast.Subscript):
+            index = target.slice
+            if isinstance(index, ast.Slice):
+                parts += [p for p in (index.lower, index.upper, index.step) if p]
+            else:
+                parts.append(index)
+        return self.visit(expression_statement(tuple_of(parts, at), at))
 
     def visit_match_case(self, node):
         if node.guard is not None:
@@ -234,6 +256,7 @@ class FlowTransformer(MutationGuards, Visitor):
                 "globals": set(),
                 "locals": scan.local_names(node)
                 | scan.declared_names(node.body, ast.Nonlocal),
+                "generated": 0,  # depth of blocks made functions (if, for)
             }
         )
         self.visit_list(node.body)
@@ -487,7 +510,8 @@ class FlowTransformer(MutationGuards, Visitor):
         escape = scan.chain_escape(node, self.lines)
         names = {id(link): scan.chain_names(link, self.lines) for link in links}
         tests = {id(link): link.test for link in links}
-        self._visit_chain(links)
+        with self._generated(escape is None):
+            self._visit_chain(links)
         if escape is not None:
             for link in links:
                 original = tests[id(link)]
@@ -568,7 +592,8 @@ class FlowTransformer(MutationGuards, Visitor):
         original = node.iter
         self.enter_scope(node, self.site(original), scan.for_names(node))
         node.iter = self.visit(node.iter)
-        self.visit_list(node.body)
+        with self._generated(loop is not None):
+            self.visit_list(node.body)
         self.visit_list(node.orelse)
         self.leave_scope(node)
         if loop is None or not self.frames:
@@ -680,7 +705,7 @@ class FlowTransformer(MutationGuards, Visitor):
         """Task calls in a ``try`` body are refused (their failure would
         happen on a worker, later, past its ``except``): the body begins by
         saying which lines it is (see control.enter_try)."""
-        first, last = node.body[0].lineno, node.body[-1].end_lineno
+        first, last = _first_line(node.body[0]), node.body[-1].end_lineno
         self.generic_visit(node)
         at = place(node)
         call = op("enter_try", dict(at, end_lineno=at["lineno"]), first, last)
@@ -702,6 +727,12 @@ def _later(value: ast.expr) -> ast.expr:
     ):
         return op("now", place(value), value)
     return thunk(value)
+
+
+def _first_line(statement: ast.stmt) -> int:
+    """The first line of a statement, its decorators included."""
+    decorators = getattr(statement, "decorator_list", ())
+    return min([statement.lineno, *(d.lineno for d in decorators)])
 
 
 def _call_place(call: ast.Call) -> dict:

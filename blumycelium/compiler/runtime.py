@@ -623,18 +623,21 @@ def _endless(name: str, site_id: int) -> FlowError:
 
 
 def _short_circuit(name, function, iterator, site_id: int):
-    """``any``/``all`` of a lazy iterator: its elements are taken one by one
-    until a value known now decides; from a task result on, the rest are
-    taken too, and the answer is an expression node over them."""
+    """``any``/``all`` of a lazy iterator: its items are taken one by one
+    until one known now decides, as Python stops there; the task results
+    met before it cannot decide now, so when none does, the answer is an
+    expression node over them (at most MOST_UNDECIDED of them)."""
     deciding = _DECIDING[name]
+    undecided = []
     for item in iterator:
         if contains_deferred(item):
-            rest = [item, *itertools.islice(iterator, MOST_UNDECIDED)]
-            if len(rest) > MOST_UNDECIDED:
+            undecided.append(item)
+            if len(undecided) > MOST_UNDECIDED:
                 raise _endless(name, site_id)
-            return _call_builtin(name, function, [rest], {}, site_id)
-        if bool(item) is deciding:
+        elif bool(item) is deciding:
             return deciding
+    if undecided:
+        return _call_builtin(name, function, [undecided], {}, site_id)
     return not deciding
 
 
