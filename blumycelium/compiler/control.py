@@ -17,6 +17,7 @@ import sys
 
 from ..errors import BlumyceliumError
 from .branches import FAN_OUT_HINT, FAN_OUT_REFUSALS, IN_PLACE
+from .calls import call
 from .deferred import (
     Appended,
     Deferred,
@@ -33,7 +34,6 @@ from .runtime import (
     attribute,
     binop,
     branch_guard,
-    call,
 )
 from .runtime import inplace as _inplace
 

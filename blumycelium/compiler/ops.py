@@ -4,6 +4,7 @@ on values (``runtime.py``), the control flow (``control.py``) and run-time
 fan-out (``fanout.py``).
 """
 
+from .calls import call  # noqa: F401
 from .control import (  # noqa: F401 - the names the rewritten code calls
     UNDEFINED,
     concrete,
@@ -29,7 +30,6 @@ from .runtime import (  # noqa: F401
     attribute,
     binop,
     boolop,
-    call,
     compare,
     compare_chain,
     dict_display,

@@ -1,7 +1,8 @@
 """Pass 2: rewrite the flow into a function that builds its graph.
 
 Every operation that may touch a deferred value is routed through the
-dispatcher in ``runtime.py``, bound in the flow's globals as
+dispatcher (``ops.py``: ``runtime.py``, ``calls.py``, ``control.py``,
+``fanout.py``), bound in the flow's globals as
 ``__blumycelium__`` (see :data:`OPS`)::
 
     ret["value"].upper() + "!"
