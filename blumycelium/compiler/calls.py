@@ -27,7 +27,7 @@ from .deferred import (
     NeedsConcreteValue,
     current_builder,
 )
-from .diagnostics import Diagnostic, site
+from .diagnostics import site
 from .graph import attempt, within
 from .runtime import (
     _BUILTIN_BY_ID,
@@ -80,15 +80,11 @@ def _call_helper(function, helper, args, kwargs, site_id: int):
     if not _has_deferred(args, kwargs):
         return within(site_id, function, args, kwargs)
     if helper.module == "__main__":
-        raise FlowError(
-            [
-                Diagnostic(
-                    site(site_id),
-                    "expression helper %s is defined in the script being run"
-                    " (__main__), which a worker cannot import" % helper.name,
-                    "define the helper in a module the flow imports",
-                )
-            ]
+        raise FlowError.at(
+            site(site_id),
+            "expression helper %s is defined in the script being run"
+            " (__main__), which a worker cannot import" % helper.name,
+            "define the helper in a module the flow imports",
         )
     name = "_%d" % next(_INPUT_IDS)
     target = Expr(ast.Name(name, ast.Load()), {name: HelperRef(helper)}, site_id)
@@ -109,22 +105,18 @@ def _inline_flow(flow, args, kwargs, site_id: int):
     except BlumyceliumError:
         raise
     except TypeError as error:  # arguments that do not fit its signature
-        raise FlowError([Diagnostic(site(site_id), str(error))]) from None
+        raise FlowError.at(site(site_id), str(error)) from None
     depth = [key for key, _ in builder.inlined].count(compiled.key)
     if depth >= MAX_FLOW_RECURSION:
         names = [name for _, name in builder.inlined]
-        raise FlowError(
-            [
-                Diagnostic(
-                    site(site_id),
-                    "flow %s calls itself %d levels deep (%s → ...); a run's graph"
-                    " is built before it runs, so only recursion on values known"
-                    " at submit time unrolls, and at most %d levels of it"
-                    % (compiled.name, depth, " → ".join(names[:4]), depth),
-                    "stop the recursion sooner on an argument known when the"
-                    " flow is called, loop instead, or let a task recurse",
-                )
-            ]
+        raise FlowError.at(
+            site(site_id),
+            "flow %s calls itself %d levels deep (%s → ...); a run's graph"
+            " is built before it runs, so only recursion on values known"
+            " at submit time unrolls, and at most %d levels of it"
+            % (compiled.name, depth, " → ".join(names[:4]), depth),
+            "stop the recursion sooner on an argument known when the"
+            " flow is called, loop instead, or let a task recurse",
         )
     return_site = builder.return_site
     builder.inlining.append(site_id)
@@ -193,17 +185,13 @@ MOST_UNDECIDED = 10_000
 
 
 def _endless(name: str, site_id: int) -> FlowError:
-    return FlowError(
-        [
-            Diagnostic(
-                site(site_id),
-                "%s() of this generator would stop at the first item that"
-                " decides, but its items are task results, known only when"
-                " their jobs have run, so every item must be built, and it has"
-                " more than %d" % (name, MOST_UNDECIDED),
-                "bound the generator (itertools.islice), or decide in a task",
-            )
-        ]
+    return FlowError.at(
+        site(site_id),
+        "%s() of this generator would stop at the first item that"
+        " decides, but its items are task results, known only when"
+        " their jobs have run, so every item must be built, and it has"
+        " more than %d" % (name, MOST_UNDECIDED),
+        "bound the generator (itertools.islice), or decide in a task",
     )
 
 
@@ -236,15 +224,11 @@ def _call_with_deferred(function, args, kwargs, site_id: int):
                 if method in ("format", "format_map")
                 else "compute it inside a task"
             )
-            raise FlowError(
-                [
-                    Diagnostic(
-                        site(site_id),
-                        "%s.%s() is not a method expression nodes allow on task results"
-                        % (type(owner).__name__, method),
-                        hint,
-                    )
-                ]
+            raise FlowError.at(
+                site(site_id),
+                "%s.%s() is not a method expression nodes allow on task results"
+                % (type(owner).__name__, method),
+                hint,
             )
         target = _expr(lambda a: ast.Attribute(a, method, ast.Load()), site_id, owner)
         return _call_expr(target, args, kwargs, site_id)
@@ -271,18 +255,14 @@ def _refuse_change_in_branch(function, site_id: int) -> None:
     owner = getattr(function, "__self__", None)
     name = getattr(function, "__name__", "")
     if type(owner) in (list, dict, set) and name in MUTATING_METHODS:
-        raise FlowError(
-            [
-                Diagnostic(
-                    site(site_id),
-                    "%s.%s() inside a branch decided by a task result would change the"
-                    " %s for the other branch too (both branches are built at submit"
-                    " time)" % (type(owner).__name__, name, type(owner).__name__),
-                    "build a new value instead, e.g. items = items + [x], or use a list"
-                    " local to the function, which `items.append(x)` grows branch by"
-                    " branch",
-                )
-            ]
+        raise FlowError.at(
+            site(site_id),
+            "%s.%s() inside a branch decided by a task result would change the"
+            " %s for the other branch too (both branches are built at submit"
+            " time)" % (type(owner).__name__, name, type(owner).__name__),
+            "build a new value instead, e.g. items = items + [x], or use a list"
+            " local to the function, which `items.append(x)` grows branch by"
+            " branch",
         )
 
 

@@ -26,7 +26,7 @@ from .deferred import (
     Unassigned,
     current_builder,
 )
-from .diagnostics import Diagnostic, site
+from .diagnostics import site
 from .runtime import (
     _expr,
     _in_branch,
@@ -99,19 +99,14 @@ def _build_branch(branch, condition, which: str, site_id: int) -> None:
         except BlumyceliumError:
             raise
         except Exception as error:
-            raise FlowError(
-                [
-                    Diagnostic(
-                        site(site_id),
-                        "the %s branch of this `if` raised %s: %s while the flow was"
-                        " built; a branch decided by a task result is built at"
-                        " submit time"
-                        " whichever way the result goes"
-                        % (which, type(error).__name__, error),
-                        "make the branch safe to build for any result, or move what may"
-                        " fail into a task",
-                    )
-                ]
+            raise FlowError.at(
+                site(site_id),
+                "the %s branch of this `if` raised %s: %s while the flow was"
+                " built; a branch decided by a task result is built at"
+                " submit time"
+                " whichever way the result goes" % (which, type(error).__name__, error),
+                "make the branch safe to build for any result, or move what may"
+                " fail into a task",
             ) from error
 
 
@@ -286,5 +281,5 @@ def mutable(value, scopes: tuple, name: str, site_id: int):
     for scope, kind in reversed(builder.dynamic_scopes):
         if scope in scopes:
             message, hint = IN_PLACE[kind]
-            raise FlowError([Diagnostic(site(site_id), message % name, hint)])
+            raise FlowError.at(site(site_id), message % name, hint)
     return value

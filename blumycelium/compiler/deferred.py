@@ -91,6 +91,11 @@ class FlowError(CompileError):
         if builder is not None and not builder.probing:
             builder.errors.append(self)
 
+    @classmethod
+    def at(cls, span: SourceSpan, message: str, hint: str = "") -> FlowError:
+        """The error of one diagnostic."""
+        return cls([Diagnostic(span, message, hint)])
+
 
 class NeedsConcreteValue(FlowError):  # noqa: N818 - reads as a sentence
     """A deferred value was used where its concrete value is needed now."""
@@ -230,17 +235,13 @@ def check_same_call(job: JobNode) -> None:
     closure): its job is not part of the run being built."""
     builder = _CURRENT.get(None)
     if builder is not None and job.call is not builder.call:
-        raise FlowError(
-            [
-                Diagnostic(
-                    span_from_stack(),
-                    "this value is a result of %s in an earlier call of flow %s;"
-                    " results belong to the run that made them"
-                    % (job.describe(), job.call.flow_name if job.call else "?"),
-                    "do not keep task results in globals, default arguments or closures"
-                    " between flow calls; pass what a run needs as flow arguments",
-                )
-            ]
+        raise FlowError.at(
+            span_from_stack(),
+            "this value is a result of %s in an earlier call of flow %s;"
+            " results belong to the run that made them"
+            % (job.describe(), job.call.flow_name if job.call else "?"),
+            "do not keep task results in globals, default arguments or closures"
+            " between flow calls; pass what a run needs as flow arguments",
         )
 
 
@@ -253,18 +254,14 @@ def encode_ref(job: JobNode, key, encoder: Encoder) -> dict:
         and builder is not None
         and job.frame not in builder.frames
     ):
-        raise FlowError(
-            [
-                Diagnostic(
-                    span_from_stack(),
-                    "this value comes from %s, inside the loop over a task result"
-                    " at line %d, and is used outside that loop"
-                    % (job.describe(), site(job.frame.site_id).line),
-                    "collect what the loop computes in a list local to the flow"
-                    " (results.append(...)) or with a list comprehension, and use the"
-                    " list after the loop",
-                )
-            ]
+        raise FlowError.at(
+            span_from_stack(),
+            "this value comes from %s, inside the loop over a task result"
+            " at line %d, and is used outside that loop"
+            % (job.describe(), site(job.frame.site_id).line),
+            "collect what the loop computes in a list local to the flow"
+            " (results.append(...)) or with a list comprehension, and use the"
+            " list after the loop",
         )
     encoder.refs.add(job.key)
     marker = {TAG: "ref", "job": job.index, "key": key}
@@ -311,20 +308,16 @@ class Element(Deferred):
         """An element reached code after its loop through an object changed
         in place in the loop's body (``m = lists[0]; m.append(w)``, a helper
         function): the body is built once, so the object holds one element."""
-        raise FlowError(
-            [
-                Diagnostic(
-                    site(self.frame.site_id),
-                    "an element of this loop over %s is used after the loop,"
-                    " put there by a change in place the loop's body made to"
-                    " an object of the flow (through another name, a helper"
-                    " or an item of a container); the body is built once, as"
-                    " a template, so that object would hold one element, not"
-                    " each one" % self.iterable.origin(),
-                    "collect per-element values with name.append(x) on a list"
-                    " the flow names, or with a comprehension",
-                )
-            ]
+        raise FlowError.at(
+            site(self.frame.site_id),
+            "an element of this loop over %s is used after the loop,"
+            " put there by a change in place the loop's body made to"
+            " an object of the flow (through another name, a helper"
+            " or an item of a container); the body is built once, as"
+            " a template, so that object would hold one element, not"
+            " each one" % self.iterable.origin(),
+            "collect per-element values with name.append(x) on a list"
+            " the flow names, or with a comprehension",
         )
 
     def __repr__(self):
@@ -351,16 +344,12 @@ class Appended(Deferred):
         return []
 
     def refuse(self, need: str = "", hint: str = "", span=None):
-        raise FlowError(
-            [
-                Diagnostic(
-                    site(self.frame.site_id),
-                    "a list grown in a loop over a task result is used inside that"
-                    " loop; each element is handled on its own, so the list is"
-                    " whole only after the loop",
-                    "use the list after the loop, or compute what you need per element",
-                )
-            ]
+        raise FlowError.at(
+            site(self.frame.site_id),
+            "a list grown in a loop over a task result is used inside that"
+            " loop; each element is handled on its own, so the list is"
+            " whole only after the loop",
+            "use the list after the loop, or compute what you need per element",
         )
 
     def encode_placeholder(self, encoder: Encoder) -> dict:
@@ -389,7 +378,7 @@ class TaskResult(Deferred):
         try:
             self.job.spec.check_result_key(key)
         except TypeError as error:
-            raise FlowError([Diagnostic(span, str(error))]) from None
+            raise FlowError.at(span, str(error)) from None
         return Ref(self.job, key)
 
     def __getitem__(self, key):
@@ -475,8 +464,7 @@ class NoValue(Deferred):
         raise NotImplementedError
 
     def refuse(self, need: str = "", hint: str = "", span=None):
-        diagnostic = Diagnostic(span or span_from_stack(), *self.explanation())
-        raise FlowError([diagnostic])
+        raise FlowError.at(span or span_from_stack(), *self.explanation())
 
     def encode_placeholder(self, encoder: Encoder) -> dict:
         self.refuse()
@@ -542,15 +530,11 @@ class Expr(Deferred):
             try:
                 self._code = _canonical_code(self.node, self.inputs)
             except RecursionError:
-                raise FlowError(
-                    [
-                        Diagnostic(
-                            site(self.site_id),
-                            "this expression on task results nests too deeply"
-                            " to be stored as an expression node",
-                            "compute it in several statements, or in a task",
-                        )
-                    ]
+                raise FlowError.at(
+                    site(self.site_id),
+                    "this expression on task results nests too deeply"
+                    " to be stored as an expression node",
+                    "compute it in several statements, or in a task",
                 ) from None
         return self._code
 

@@ -54,7 +54,7 @@ from .deferred import (
     is_rewritten,
     span_from_stack,
 )
-from .diagnostics import Diagnostic, site
+from .diagnostics import site
 from .runtime import _expr, branch_guard, contains_deferred
 
 _GATHER = "__bm_comprehension__"
@@ -112,19 +112,15 @@ def _refuse_aliases(grown: dict) -> None:
     for name, value in _flow_locals():
         for grown_name, grown_list in grown.items():
             if name != grown_name and _holds(value, grown_list, depth=2):
-                raise FlowError(
-                    [
-                        Diagnostic(
-                            span_from_stack(),
-                            "%r holds the list %r, which this loop over a task"
-                            " result grows; after the loop %r is a new"
-                            " list (its items are known at run time), and %r"
-                            " would still hold the list as it was"
-                            % (name, grown_name, grown_name, name),
-                            "use %r itself after the loop, or build %r from it"
-                            " after the loop" % (grown_name, name),
-                        )
-                    ]
+                raise FlowError.at(
+                    span_from_stack(),
+                    "%r holds the list %r, which this loop over a task"
+                    " result grows; after the loop %r is a new"
+                    " list (its items are known at run time), and %r"
+                    " would still hold the list as it was"
+                    % (name, grown_name, grown_name, name),
+                    "use %r itself after the loop, or build %r from it"
+                    " after the loop" % (grown_name, name),
                 )
 
 
@@ -219,8 +215,7 @@ def comprehension(
 
 
 def _kept_generator(site_id: int, iterable) -> FlowError:
-    refusal = kept_generator_refusal(iterable.origin())
-    return FlowError([Diagnostic(site(site_id), *refusal)])
+    return FlowError.at(site(site_id), *kept_generator_refusal(iterable.origin()))
 
 
 def _lazy(iterator, element, conditions, site_id: int, flat: bool):
@@ -245,17 +240,13 @@ def _lazy_test(test, site_id: int):
 
 
 def _not_lazy(site_id: int, what: str) -> FlowError:
-    return FlowError(
-        [
-            Diagnostic(
-                site(site_id),
-                "this generator expression over a value known now has %s; a"
-                " generator yields its elements one by one as they are asked"
-                " for, and whether this one yields needs the task result" % what,
-                "write a list comprehension [...], which keeps each element"
-                " under its condition until the run knows it",
-            )
-        ]
+    return FlowError.at(
+        site(site_id),
+        "this generator expression over a value known now has %s; a"
+        " generator yields its elements one by one as they are asked"
+        " for, and whether this one yields needs the task result" % what,
+        "write a list comprehension [...], which keeps each element"
+        " under its condition until the run knows it",
     )
 
 
@@ -466,4 +457,4 @@ def _refuse_carried(carried, before: dict, site_id: int) -> None:
     ]
     if names:
         message, hint = carried_refusal(names)
-        raise FlowError([Diagnostic(site(site_id), message, hint)])
+        raise FlowError.at(site(site_id), message, hint)

@@ -34,7 +34,7 @@ from .deferred import (
     current_builder,
     span_from_stack,
 )
-from .diagnostics import Diagnostic, SourceSpan, site
+from .diagnostics import SourceSpan, site
 
 SYSTEM_ELF = "__blumycelium__"
 _NONE: frozenset = frozenset()
@@ -190,7 +190,7 @@ class GraphBuilder:
         try:
             bound = spec.bind(args, kwargs)
         except TypeError as error:
-            raise FlowError([Diagnostic(site(site_id), str(error))]) from None
+            raise FlowError.at(site(site_id), str(error)) from None
         job = self._new_job(elf, spec, site_id)
         for name, value in bound.items():
             if stored_as_is(value):  # the common case: no encoder needed
@@ -261,14 +261,10 @@ class GraphBuilder:
             job.arguments[name] = encoder.encode(value)
         except NotStorableError as error:
             error.root = name
-            raise FlowError(
-                [
-                    Diagnostic(
-                        job.site,
-                        "argument %s of %s: %s"
-                        % (error.path, job.spec.call_name, error.reason),
-                    )
-                ]
+            raise FlowError.at(
+                job.site,
+                "argument %s of %s: %s"
+                % (error.path, job.spec.call_name, error.reason),
             ) from None
         if encoder.placeholders:
             job.deferred_arguments |= {name}
@@ -281,7 +277,7 @@ class GraphBuilder:
         try:
             job.spec.check_argument(name, value)
         except TypeError as error:
-            raise FlowError([Diagnostic(job.site, str(error))]) from None
+            raise FlowError.at(job.site, str(error)) from None
 
     def finish(self, value, span: SourceSpan) -> FlowGraph:
         if self.return_site is not None:
@@ -290,15 +286,11 @@ class GraphBuilder:
         try:
             result = encode(value, "return value", encoder)
         except NotStorableError as error:
-            raise FlowError(
-                [
-                    Diagnostic(
-                        span,
-                        "the flow's %s" % error,
-                        "a flow returns what its run will hold: a value made of task"
-                        " results and JSON-like values",
-                    )
-                ]
+            raise FlowError.at(
+                span,
+                "the flow's %s" % error,
+                "a flow returns what its run will hold: a value made of task"
+                " results and JSON-like values",
             ) from None
         return FlowGraph(
             self.flow_name, self.jobs, result, encoder.refs, self.elf_sites
@@ -306,16 +298,12 @@ class GraphBuilder:
 
 
 def _task_in_try(spec, span: SourceSpan) -> FlowError:
-    return FlowError(
-        [
-            Diagnostic(
-                span,
-                "%s is called inside try/except; the job runs later on a worker, so"
-                " except cannot catch its failure" % spec.call_name,
-                "move the task call out of the try block; a failed job marks the run"
-                " failed and keeps its traceback in the mycelium",
-            )
-        ]
+    return FlowError.at(
+        span,
+        "%s is called inside try/except; the job runs later on a worker, so"
+        " except cannot catch its failure" % spec.call_name,
+        "move the task call out of the try block; a failed job marks the run"
+        " failed and keeps its traceback in the mycelium",
     )
 
 
@@ -359,24 +347,20 @@ class AfterScope:
                 holds = type(value) is dict and any(
                     isinstance(v, Deferred) for v in value.values()
                 )
-                raise FlowError(
-                    [
-                        Diagnostic(
-                            span_from_stack(),
-                            "after() takes task results (or lists of them), found"
-                            " %s %r, %s"
-                            % (
-                                type(value).__name__,
-                                value,
-                                "a dict holding some"
-                                if holds
-                                else "which is known now: there is nothing to wait for",
-                            ),
-                            "pass the results themselves, e.g. after(*d.values())"
-                            if holds
-                            else "name the result of the task call to wait for",
-                        )
-                    ]
+                raise FlowError.at(
+                    span_from_stack(),
+                    "after() takes task results (or lists of them), found"
+                    " %s %r, %s"
+                    % (
+                        type(value).__name__,
+                        value,
+                        "a dict holding some"
+                        if holds
+                        else "which is known now: there is nothing to wait for",
+                    ),
+                    "pass the results themselves, e.g. after(*d.values())"
+                    if holds
+                    else "name the result of the task call to wait for",
                 )
             for job in value.jobs():
                 check_same_call(job)

@@ -41,7 +41,7 @@ from .deferred import (
     TaskResult,
     current_builder,
 )
-from .diagnostics import Diagnostic, site
+from .diagnostics import site
 from .graph import attempt
 
 _INPUT_IDS = itertools.count()
@@ -209,15 +209,11 @@ def _check_captured(value, site_id: int) -> None:
     try:
         encode(value, "a value the expression uses")
     except NotStorableError as error:
-        raise FlowError(
-            [
-                Diagnostic(
-                    site(site_id),
-                    str(error),
-                    "an expression on task results is evaluated on a worker, so the"
-                    " values it uses are stored with it",
-                )
-            ]
+        raise FlowError.at(
+            site(site_id),
+            str(error),
+            "an expression on task results is evaluated on a worker, so the"
+            " values it uses are stored with it",
         ) from None
 
 
@@ -417,40 +413,26 @@ def attribute(value, name: str, site_id: int):
         and name not in MUTATING_METHODS
         and name not in METHODS[dict]
     ):
-        raise FlowError(
-            [
-                Diagnostic(
-                    site(site_id),
-                    "a task result has no attribute %r; its values are read by key"
-                    % name,
-                    "write result[%r]" % name,
-                )
-            ]
+        raise FlowError.at(
+            site(site_id),
+            "a task result has no attribute %r; its values are read by key" % name,
+            "write result[%r]" % name,
         )
     if name in MUTATING_METHODS:
-        raise FlowError(
-            [
-                Diagnostic(
-                    site(site_id),
-                    "%s() would change %s, which is a read-only snapshot"
-                    % (name, value.origin()),
-                    "build a new value instead, e.g. r['items'] + [x] or"
-                    " {**r['d'], 'k': v}",
-                )
-            ]
+        raise FlowError.at(
+            site(site_id),
+            "%s() would change %s, which is a read-only snapshot"
+            % (name, value.origin()),
+            "build a new value instead, e.g. r['items'] + [x] or {**r['d'], 'k': v}",
         )
     if name not in METHOD_NAMES:
-        raise FlowError(
-            [
-                Diagnostic(
-                    site(site_id),
-                    "%r is not a method expression nodes allow on JSON values%s"
-                    % (name, did_you_mean(name, METHOD_NAMES)),
-                    "use an f-string"
-                    if name in ("format", "format_map")
-                    else "compute it inside a task",
-                )
-            ]
+        raise FlowError.at(
+            site(site_id),
+            "%r is not a method expression nodes allow on JSON values%s"
+            % (name, did_you_mean(name, METHOD_NAMES)),
+            "use an f-string"
+            if name in ("format", "format_map")
+            else "compute it inside a task",
         )
     return _expr(lambda a: ast.Attribute(a, name, ast.Load()), site_id, value)
 
@@ -470,7 +452,7 @@ def _needs_now(
 
 
 def _unsupported(site_id: int, what: str) -> FlowError:
-    return FlowError([Diagnostic(site(site_id), "%s is not supported yet" % what)])
+    return FlowError.at(site(site_id), "%s is not supported yet" % what)
 
 
 # -- assignments, strings, displays --------------------------------------------
