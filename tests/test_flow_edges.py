@@ -10,6 +10,14 @@ from blumycelium import CompileError
 from tests.conftest import PRELUDE_LINES, run_both
 
 
+def refusal(module, *args) -> tuple[str, int]:
+    """The CompileError building flow f raises: its text, and its line in
+    the body given to load_flows."""
+    with pytest.raises(CompileError) as caught:
+        module.f.graph(*args)
+    return str(caught.value), caught.value.diagnostics[0].span.line - PRELUDE_LINES
+
+
 def test_break_in_an_inner_loop_s_else_leaves_the_outer_loop(load_flows):
     module = load_flows("""
         @myc.flow
@@ -87,11 +95,9 @@ def test_changes_in_place_through_a_chain_in_a_loop_over_a_result_are_refused(
     """
         % statement
     )
-    with pytest.raises(CompileError) as caught:
-        module.f.graph("a b")
-    text = str(caught.value)
+    text, line = refusal(module, "a b")
     assert "this changes %r in place inside a loop over a task result" % name in text
-    assert caught.value.diagnostics[0].span.line == PRELUDE_LINES + 9
+    assert line == 9
 
 
 def test_changes_through_a_chain_in_a_static_loop_run(load_flows):
@@ -161,12 +167,10 @@ def test_a_function_defined_in_a_loop_over_a_result_is_refused_after_it(load_flo
                     return v + "!"
             return shout("x")
     """)
-    with pytest.raises(CompileError) as caught:
-        module.f.graph("a b")
-    text = str(caught.value)
+    text, line = refusal(module, "a b")
     assert "'shout' is bound in the loop over a task result at line" in text, text
     assert "function 'f.<locals>.shout' is not storable" in text, text
-    assert caught.value.diagnostics[0].span.line == PRELUDE_LINES + 7
+    assert line == 7
 
 
 def test_an_item_assignment_evaluates_its_value_first(load_flows):
@@ -205,10 +209,9 @@ def test_an_expression_node_too_deep_to_store_is_refused_at_its_line(load_flows)
         "\n@myc.flow\ndef f(x):\n    r = calc.task_add(x)['sum']\n    return %s\n"
         % terms
     )
-    with pytest.raises(CompileError) as caught:
-        module.f.graph(1)
-    assert "nests too deeply to be stored as an expression node" in str(caught.value)
-    assert caught.value.diagnostics[0].span.line == PRELUDE_LINES + 5
+    text, line = refusal(module, 1)
+    assert "nests too deeply to be stored as an expression node" in text
+    assert line == 5
 
 
 def test_a_generator_suspended_in_a_try_leaves_the_flow_outside_it(load_flows):
@@ -355,10 +358,9 @@ def test_any_over_endless_task_results_is_refused(load_flows):
         def f(x):
             return any(calc.task_add(i)["sum"] > x for i in itertools.count())
     """)
-    with pytest.raises(CompileError) as caught:
-        module.f.graph(1)
-    assert "any() of this generator would stop at the first item" in str(caught.value)
-    assert caught.value.diagnostics[0].span.line == PRELUDE_LINES + 5
+    text, line = refusal(module, 1)
+    assert "any() of this generator would stop at the first item" in text
+    assert line == 5
 
 
 def test_an_element_put_in_a_flow_object_by_an_alias_is_refused(load_flows):
@@ -371,11 +373,10 @@ def test_an_element_put_in_a_flow_object_by_an_alias_is_refused(load_flows):
                 m.append(w)
             return lists
     """)
-    with pytest.raises(CompileError) as caught:
-        module.f.graph("a b")
-    assert "an element of this loop over" in str(caught.value)
-    assert "is used after the loop" in str(caught.value)
-    assert caught.value.diagnostics[0].span.line == PRELUDE_LINES + 5
+    text, line = refusal(module, "a b")
+    assert "an element of this loop over" in text
+    assert "is used after the loop" in text
+    assert line == 5
 
 
 def test_a_method_call_on_a_later_line_fails_at_that_line(load_flows):

@@ -11,6 +11,12 @@ import pytest
 from tests.conftest import PRELUDE, PRELUDE_LINES, ROOT
 
 
+def with_prelude(path, body: str):
+    """``path``, written with the standard prelude and then ``body``."""
+    path.write_text(PRELUDE + body)
+    return path
+
+
 def compile_command(path, *args, cwd=None):
     code = (
         "import sys, runpy; sys.argv = ['blumycelium.compile'] + sys.argv[1:];"
@@ -178,17 +184,16 @@ def test_dot_labels_keep_backslashes_of_the_source(tmp_path):
 
 
 def test_invalid_flows_print_the_compile_errors_and_exit_1(tmp_path):
-    path = tmp_path / "bad.py"
-    path.write_text(
-        PRELUDE
-        + """
+    path = with_prelude(
+        tmp_path / "bad.py",
+        """
 @myc.flow
 def bad(text):
     parts = words.task_split(text)
     if parts["count"]:
         words.task_show(parts["cont"])
     calc.task_add(1, 2, 3)
-"""
+""",
     )
     finished = compile_command(path)
     assert finished.returncode == 1
@@ -263,10 +268,9 @@ def test_the_demos_preview_cleanly():
 
 
 def test_the_preview_reports_what_submission_would_refuse(tmp_path):
-    path = tmp_path / "refused.py"
-    path.write_text(
-        PRELUDE
-        + """
+    path = with_prelude(
+        tmp_path / "refused.py",
+        """
 @myc.flow
 def refused(x):
     r = calc.task_add(x)
@@ -278,7 +282,7 @@ def refused(x):
     flag = r["sum"] and calc.task_add(3)
     other = calc.task_add(4) if r["sum"] else None
     return r.sum
-"""
+""",
     )
     finished = compile_command(path)
     assert finished.returncode == 1
@@ -290,17 +294,16 @@ def refused(x):
 
 
 def test_the_preview_shows_signatures_nested_tasks_and_local_lambdas(tmp_path):
-    path = tmp_path / "nested.py"
-    path.write_text(
-        PRELUDE
-        + """
+    path = with_prelude(
+        tmp_path / "nested.py",
+        """
 @myc.flow
 def nested(x, *more, k=2, **kw):
     def make(v):
         return calc.task_add(v)
     lam = lambda r: r["sum"]
     return lam(make(x))
-"""
+""",
     )
     finished = compile_command(path)
     assert finished.returncode == 0, finished.stderr
@@ -313,10 +316,9 @@ def nested(x, *more, k=2, **kw):
 def test_loops_over_results_show_as_fan_outs_and_refusals_match_submission(
     tmp_path,
 ):
-    path = tmp_path / "fan.py"
-    path.write_text(
-        PRELUDE
-        + """
+    path = with_prelude(
+        tmp_path / "fan.py",
+        """
 @myc.flow
 def fan(text):
     parts = words.task_split(text)
@@ -336,7 +338,7 @@ def refused(text):
         if word == "stop":
             break
     return {w for w in parts["words"]}
-"""
+""",
     )
     finished = compile_command(path, "--flow", "fan")
     assert finished.returncode == 0, finished.stderr
@@ -369,10 +371,9 @@ def refused(text):
 
 
 def test_a_called_flow_is_one_node_of_the_caller(tmp_path):
-    path = tmp_path / "calls.py"
-    path.write_text(
-        PRELUDE
-        + """
+    path = with_prelude(
+        tmp_path / "calls.py",
+        """
 @myc.flow
 def inner(x):
     return calc.task_add(x)["sum"]
@@ -381,7 +382,7 @@ def inner(x):
 def outer(text):
     parts = words.task_split(text)
     return inner(parts["count"])
-"""
+""",
     )
     finished = compile_command(path, "--flow", "outer")
     assert finished.returncode == 0, finished.stderr
@@ -395,16 +396,15 @@ def outer(text):
 
 
 def test_literal_arguments_are_checked_against_annotations(tmp_path):
-    path = tmp_path / "literals.py"
-    path.write_text(
-        PRELUDE
-        + """
+    path = with_prelude(
+        tmp_path / "literals.py",
+        """
 @myc.flow
 def literals(x):
     calc.task_add("one", b=2.5)
     calc.task_total([1, 2])
     calc.task_add(x, -1)
-"""
+""",
     )
     finished = compile_command(path)
     assert finished.returncode == 1
@@ -426,17 +426,16 @@ def literals(x):
 
 
 def test_dot_and_mermaid_name_guarded_and_fan_out_regions(tmp_path):
-    path = tmp_path / "regions.py"
-    path.write_text(
-        PRELUDE
-        + """
+    path = with_prelude(
+        tmp_path / "regions.py",
+        """
 @myc.flow
 def regions(text):
     parts = words.task_split(text)
     for word in parts["words"]:
         if word == "x":
             words.task_show(word)
-"""
+""",
     )
     mermaid = compile_command(path, "--format", "mermaid").stdout
     assert '["fan-out: for word in parts#91;#quot;words#quot;#93; · line' in mermaid
@@ -466,10 +465,9 @@ def test_readme_flow_examples_preview_without_errors(tmp_path):
 
 
 def test_a_name_from_one_branch_used_after_it_is_an_error_in_the_preview(tmp_path):
-    path = tmp_path / "flows.py"
-    path.write_text(
-        PRELUDE
-        + """
+    path = with_prelude(
+        tmp_path / "flows.py",
+        """
 @myc.flow
 def f(x):
     r = calc.task_add(x)["sum"]
@@ -480,7 +478,7 @@ def f(x):
     else:
         t = 1
     return s["sum"]
-"""
+""",
     )
     done = compile_command(path)
     assert done.returncode == 1
@@ -491,10 +489,9 @@ def f(x):
 
 
 def test_changes_in_place_inside_a_fan_out_are_errors_in_the_preview(tmp_path):
-    path = tmp_path / "flows.py"
-    path.write_text(
-        PRELUDE
-        + """
+    path = with_prelude(
+        tmp_path / "flows.py",
+        """
 @myc.flow
 def bad(text):
     box, seen = [0], {}
@@ -512,7 +509,7 @@ def fine(text):
         rows.append(row)
         sizes += [row["size"]]
     return rows, sizes
-"""
+""",
     )
     done = compile_command(path)
     assert done.returncode == 1
@@ -605,10 +602,9 @@ def typos(n):
 
 
 def test_flows_defined_in_classes_are_previewed(tmp_path):
-    path = tmp_path / "methods.py"
-    path.write_text(
-        PRELUDE
-        + """
+    path = with_prelude(
+        tmp_path / "methods.py",
+        """
 class Pipeline:
     @myc.flow
     def step(self, x):
@@ -625,7 +621,7 @@ Alias = Pipeline
 @myc.flow
 def top(x):
     return calc.task_add(x)["sum"]
-"""
+""",
     )
     finished = compile_command(path)
     out = finished.stdout
@@ -645,10 +641,9 @@ def top(x):
 
 
 def test_the_preview_refuses_a_generator_over_a_result_kept_in_a_name(tmp_path):
-    path = tmp_path / "generators.py"
-    path.write_text(
-        PRELUDE
-        + """
+    path = with_prelude(
+        tmp_path / "generators.py",
+        """
 @myc.flow
 def kept(text):
     g = (len(w) for w in words.task_split(text)["words"])
@@ -663,7 +658,7 @@ def consumed(text):
 def static(x):
     g = (calc.task_add(i)["sum"] for i in range(x))
     return list(g)
-"""
+""",
     )
     finished = compile_command(path)
     assert finished.returncode == 1
@@ -673,10 +668,9 @@ def static(x):
 
 
 def test_the_preview_accepts_what_runs_with_lists_a_fan_out_grew(tmp_path):
-    path = tmp_path / "grown.py"
-    path.write_text(
-        PRELUDE
-        + """
+    path = with_prelude(
+        tmp_path / "grown.py",
+        """
 import itertools
 
 @myc.flow
@@ -702,7 +696,7 @@ def truth(text):
     if out:
         return 1
     return 2
-"""
+""",
     )
     finished = compile_command(path)
     errors = finished.stderr
@@ -714,17 +708,16 @@ def truth(text):
 
 
 def test_the_preview_refuses_growing_a_list_through_a_chain_in_a_fan_out(tmp_path):
-    path = tmp_path / "chains.py"
-    path.write_text(
-        PRELUDE
-        + """
+    path = with_prelude(
+        tmp_path / "chains.py",
+        """
 @myc.flow
 def f(text):
     lists = [[], []]
     for w in words.task_split(text)["words"]:
         lists[0].append(w)
     return lists
-"""
+""",
     )
     finished = compile_command(path)
     assert finished.returncode == 1

@@ -96,34 +96,31 @@ def _ast_nodes(module: ast.Module) -> list:
     return found
 
 
-def _cst_answers(node) -> tuple:
-    if isinstance(node, cst.If):
-        return ("if", cstscan.chain_escape(node))
-    assigned, grown, carried = cstscan.loop_names(node)
+def _answers(ask, node, escape=False) -> tuple:
+    """What ``ask`` (scan or cstscan) says of a ``for``, or of an ``if``
+    whose chain escape is given."""
+    if escape:
+        return ("if", escape())
+    assigned, grown, carried = ask.loop_names(node)
     return (
         "for",
-        cstscan.fan_out_obstacle(node),
-        cstscan.loop_target_names(node.target),
-        cstscan.for_names(node),
+        ask.fan_out_obstacle(node),
+        ask.loop_target_names(node.target),
+        ask.for_names(node),
         assigned,
         grown,
         carried,
     )
+
+
+def _cst_answers(node) -> tuple:
+    is_if = isinstance(node, cst.If)
+    return _answers(cstscan, node, is_if and (lambda: cstscan.chain_escape(node)))
 
 
 def _ast_answers(node, lines) -> tuple:
-    if isinstance(node, ast.If):
-        return ("if", scan.chain_escape(node, lines))
-    assigned, grown, carried = scan.loop_names(node)
-    return (
-        "for",
-        scan.fan_out_obstacle(node),
-        scan.loop_target_names(node.target),
-        scan.for_names(node),
-        assigned,
-        grown,
-        carried,
-    )
+    is_if = isinstance(node, ast.If)
+    return _answers(scan, node, is_if and (lambda: scan.chain_escape(node, lines)))
 
 
 TEXTS = corpus()
