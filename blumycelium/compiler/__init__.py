@@ -36,8 +36,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from ..errors import CompileError
-from .diagnostics import Diagnostic, SourceSpan, site
+from .diagnostics import SourceSpan, compile_error, site
 from .graph import FlowGraph, GraphBuilder, after
 from .leaks import leaked_name
 from .materialize import factory_code, future_flags, materialize
@@ -122,18 +121,14 @@ class CompiledFlow:
         name = leaked_name(self.original, arguments)
         if name is None:
             return
-        raise CompileError(
-            [
-                Diagnostic(
-                    self.source.def_span(),
-                    "flow %s left a task result in %s, which outlives the flow"
-                    " (a global, a variable of an enclosing function, a default"
-                    " or an argument); a task result has a value only inside"
-                    " its run" % (self.name, name),
-                    "return the result from the flow, or pass it to a task;"
-                    " collect results in a list local to the flow",
-                )
-            ]
+        raise compile_error(
+            self.source.def_span(),
+            "flow %s left a task result in %s, which outlives the flow"
+            " (a global, a variable of an enclosing function, a default"
+            " or an argument); a task result has a value only inside"
+            " its run" % (self.name, name),
+            "return the result from the flow, or pass it to a task;"
+            " collect results in a list local to the flow",
         )
 
     def _return_span(self, builder: GraphBuilder) -> SourceSpan:
@@ -173,8 +168,7 @@ def _room_to_nest(source: FlowSource):
         except RecursionError:
             message = "flow %r nests too deeply to be compiled" % source.name
             hint = "split the expression or the if/elif chain into several steps"
-            diagnostic = Diagnostic(source.def_span(), message, hint)
-            raise CompileError([diagnostic]) from None
+            raise compile_error(source.def_span(), message, hint) from None
         finally:
             sys.setrecursionlimit(saved)
 

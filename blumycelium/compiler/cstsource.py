@@ -12,8 +12,7 @@ import libcst as cst
 from libcst.metadata import CodeRange
 from libcst.metadata.position_provider import PositionProvidingCodegenState
 
-from ..errors import CompileError
-from .diagnostics import Diagnostic, SourceSpan
+from .diagnostics import SourceSpan, compile_error
 from .source import FlowSource
 
 
@@ -63,7 +62,7 @@ def parse_flow(source: FlowSource) -> ParsedFlow:
         span = SourceSpan(
             source.file, line, error.raw_column, line, error.raw_column + 1, source.name
         )
-        raise CompileError([Diagnostic(span, "syntax error: %s" % error.message)])
+        raise compile_error(span, "syntax error: %s" % error.message)
     return ParsedFlow(source, module, node_positions(module))
 
 

@@ -19,11 +19,10 @@ import ast
 import re
 import types
 
-from ..errors import CompileError
 from . import ops
 from .astbuild import OPS
 from .deferred import register_rewritten_code
-from .diagnostics import Diagnostic, SourceSpan
+from .diagnostics import SourceSpan, compile_error
 from .rewrite import RewrittenFlow
 
 _FACTORY = "__blumycelium_factory__"
@@ -72,23 +71,19 @@ def factory_code(rewritten: RewrittenFlow, original, file: str) -> types.CodeTyp
     code = compile(module, file, "exec", flags=flags, dont_inherit=True)
     inner = _find_code(_find_code(code, _FACTORY), _DEFINITION)
     if inner.co_freevars != free_names:
-        raise CompileError(
-            [
-                Diagnostic(
-                    SourceSpan(
-                        file,
-                        definition.lineno,
-                        definition.col_offset,
-                        definition.lineno,
-                        definition.col_offset + 3,
-                        original.__name__,
-                    ),
-                    "flow %r closes over %s, which a compiled flow cannot share (a flow"
-                    " defined in a class cannot use super() or __class__)"
-                    % (original.__name__, ", ".join(free_names) or "nothing"),
-                    "define the flow as a function, or pass what it needs as arguments",
-                )
-            ]
+        raise compile_error(
+            SourceSpan(
+                file,
+                definition.lineno,
+                definition.col_offset,
+                definition.lineno,
+                definition.col_offset + 3,
+                original.__name__,
+            ),
+            "flow %r closes over %s, which a compiled flow cannot share (a flow"
+            " defined in a class cannot use super() or __class__)"
+            % (original.__name__, ", ".join(free_names) or "nothing"),
+            "define the flow as a function, or pass what it needs as arguments",
         )
     return code
 

@@ -19,8 +19,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from ..errors import CompileError
-from .diagnostics import Diagnostic, SourceSpan
+from .diagnostics import SourceSpan, compile_error
 
 
 @dataclass
@@ -144,7 +143,7 @@ def parse_flow_tree(source: FlowSource) -> FlowTree:
         line = error.lineno or source.first_line
         column = max(0, (error.offset or 1) - 1)
         span = SourceSpan(source.file, line, column, line, column + 1, source.name)
-        raise CompileError([Diagnostic(span, "syntax error: %s" % error.msg)])
+        raise compile_error(span, "syntax error: %s" % error.msg)
     lines = text.encode("utf-8", "surrogatepass").split(b"\n")
     return FlowTree(source, module, lines)
 
@@ -166,30 +165,22 @@ def read_flow_source(function) -> FlowSource:
     """Read the source of ``function``; refuse flows that have no file."""
     name = getattr(function, "__qualname__", repr(function))
     if not inspect.isfunction(function):
-        raise CompileError(
-            [
-                Diagnostic(
-                    _place_of(function, name),
-                    "a flow must be a function defined with def, found %s"
-                    % type(function).__name__,
-                    "put the flow decorator on the def itself, with no other decorator",
-                )
-            ]
+        raise compile_error(
+            _place_of(function, name),
+            "a flow must be a function defined with def, found %s"
+            % type(function).__name__,
+            "put the flow decorator on the def itself, with no other decorator",
         )
     try:
         file = inspect.getsourcefile(function) or inspect.getfile(function)
         lines, first_line = inspect.getsourcelines(function)
     except (OSError, TypeError) as error:
-        raise CompileError(
-            [
-                Diagnostic(
-                    _place_of(function, name),
-                    "the source of flow %r cannot be read (%s)" % (name, error),
-                    "define flows in a .py file: a flow is compiled from its"
-                    " source, which the interactive prompt and exec() do not"
-                    " keep",
-                )
-            ]
+        raise compile_error(
+            _place_of(function, name),
+            "the source of flow %r cannot be read (%s)" % (name, error),
+            "define flows in a .py file: a flow is compiled from its"
+            " source, which the interactive prompt and exec() do not"
+            " keep",
         ) from None
     raw = "".join(lines)
     text = textwrap.dedent(raw)
